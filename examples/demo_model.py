@@ -1,0 +1,292 @@
+"""Model selection for the examples, with an offline demo model when no credentials are configured.
+
+``create_model()`` returns a real strands provider when one is configured and ``DemoModel`` otherwise:
+
+* ``STRANDS_MODEL_PROVIDER``: ``bedrock``, ``anthropic``, ``openai`` or ``demo``. When unset, Bedrock is used if
+  AWS credentials are found and the demo model otherwise.
+* ``STRANDS_MODEL_ID``: the model id to use (each provider has a default).
+
+``DemoModel`` is a small rule-based model, not an LLM: every answer starts with ``"[demo model] "``. It does
+arithmetic through a ``calculator`` tool when the agent has one, remembers "my name is NAME" from the conversation
+history (so a restored session can be seen working) and otherwise gives a short friendly reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from strands.models import Model
+from strands.types.content import Message, Messages
+from strands.types.streaming import StreamEvent
+from strands.types.tools import ToolResult, ToolSpec
+
+__all__ = [
+    "DEFAULT_ANTHROPIC_MODEL_ID",
+    "DEFAULT_OPENAI_MODEL_ID",
+    "DEMO_MODEL_ID",
+    "DEMO_PREFIX",
+    "PROVIDERS",
+    "DemoModel",
+    "create_model",
+    "describe_model",
+]
+
+T = TypeVar("T", bound=BaseModel)
+
+DEMO_PREFIX = "[demo model] "
+DEMO_MODEL_ID = "demo-model"
+DEFAULT_ANTHROPIC_MODEL_ID = "claude-sonnet-4-6"
+DEFAULT_OPENAI_MODEL_ID = "gpt-4o"
+PROVIDERS = ("bedrock", "anthropic", "openai", "demo")
+
+_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+_EXPRESSION_RE = re.compile(r"(?:(?<![\w)])-)?[\d(][\d\s.+\-*/()]*")
+_OPERATOR_RE = re.compile(r"[\d)]\s*[-+*/]\s*[-(\d]")
+_INTRODUCTION_RE = re.compile(r"\bmy name is\s+([^\W\d_][\w'-]*)", re.IGNORECASE)
+_NAME_QUESTION_RE = re.compile(
+    r"\b(?:what(?:'s|\s+is)\s+my\s+name|who\s+am\s+i|do\s+you\s+(?:know|remember)\s+my\s+name)\b", re.IGNORECASE
+)
+
+
+def _count_words(value: Any) -> int:
+    """Count whitespace-separated words in a string or the JSON form of any other value."""
+    if value is None:
+        return 0
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return len(text.split())
+
+
+def _message_text(message: Message) -> str:
+    """Join the plain text blocks of a message."""
+    return " ".join(block["text"] for block in message.get("content", []) if "text" in block)
+
+
+def _tool_result_text(result: ToolResult) -> str:
+    """Join the text and JSON items of a tool result."""
+    parts = []
+    for item in result.get("content", []):
+        if "text" in item:
+            parts.append(str(item["text"]))
+        elif "json" in item:
+            parts.append(json.dumps(item["json"], default=str))
+    return " ".join(parts).strip()
+
+
+def _find_expression(text: str) -> str | None:
+    """Return the first arithmetic expression (digits, + - * / and parentheses) in the text, if any."""
+    for match in _EXPRESSION_RE.finditer(text):
+        candidate = match.group(0).strip().rstrip(" .+-*/(")
+        while candidate.endswith(")") and candidate.count(")") > candidate.count("("):
+            candidate = candidate[:-1].rstrip()
+        if _OPERATOR_RE.search(candidate):
+            return candidate
+    return None
+
+
+def _request_tokens(messages: Messages, system_prompt: str | None) -> int:
+    """Count the words of a request: system prompt, texts, tool inputs and tool results."""
+    total = _count_words(system_prompt)
+    for message in messages:
+        for block in message.get("content", []):
+            if "text" in block:
+                total += _count_words(block["text"])
+            if "toolUse" in block:
+                total += _count_words(block["toolUse"].get("name")) + _count_words(block["toolUse"].get("input"))
+            if "toolResult" in block:
+                total += _count_words(_tool_result_text(block["toolResult"]))
+    return total
+
+
+class DemoModel(Model):
+    """An offline, rule-based strands model for running the examples without credentials."""
+
+    def __init__(self, model_id: str = DEMO_MODEL_ID) -> None:
+        """Create the demo model."""
+        self.config: dict[str, Any] = {"model_id": model_id}
+
+    def update_config(self, **model_config: Any) -> None:
+        """Merge the given keys into the model configuration."""
+        self.config.update(model_config)
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the model configuration (always contains ``model_id``)."""
+        return self.config
+
+    async def structured_output(
+        self, output_model: type[T], prompt: Messages, system_prompt: str | None = None, **kwargs: Any
+    ) -> AsyncGenerator[dict[str, T | Any], None]:
+        """Structured output is not supported by the demo model."""
+        raise NotImplementedError("DemoModel does not support structured_output")
+        yield {}  # pragma: no cover - makes this an async generator
+
+    def respond(self, messages: Messages, tool_specs: list[ToolSpec] | None = None) -> dict[str, Any]:
+        """Decide the next assistant turn: ``{"text": ...}`` or ``{"tool": name, "input": {...}}``."""
+        if not messages:
+            return {"text": DEMO_PREFIX + "Hello! Say something to get started."}
+        latest = messages[-1]
+        results = [block["toolResult"] for block in latest.get("content", []) if "toolResult" in block]
+        if results:
+            return {"text": self._answer_tool_results(messages, results)}
+
+        text = _message_text(latest).strip()
+        tool_names = {spec.get("name") for spec in tool_specs or []}
+        expression = _find_expression(text)
+        if expression and "calculator" in tool_names:
+            return {"tool": "calculator", "input": {"expression": expression}}
+
+        if _NAME_QUESTION_RE.search(text):
+            name = self._recall_name(messages)
+            if name:
+                return {"text": f"{DEMO_PREFIX}Your name is {name}."}
+            return {"text": f'{DEMO_PREFIX}I don\'t know your name yet. Tell me with "my name is ...".'}
+
+        introduction = _INTRODUCTION_RE.search(text)
+        if introduction:
+            return {"text": f"{DEMO_PREFIX}Nice to meet you, {introduction.group(1)}! I will remember your name."}
+
+        if not text:
+            return {"text": DEMO_PREFIX + "Hello! Say something to get started."}
+        echoed = text if len(text) <= 80 else text[:77].rstrip() + "..."
+        return {
+            "text": f'{DEMO_PREFIX}You said: "{echoed}". I am an offline demo model: '
+            'I can do arithmetic with a calculator tool and remember "my name is ...".'
+        }
+
+    @staticmethod
+    def _recall_name(messages: Messages) -> str | None:
+        """Return the most recent name the user introduced with "my name is NAME"."""
+        for message in reversed(messages):
+            if message.get("role") != "user":
+                continue
+            matches = _INTRODUCTION_RE.findall(_message_text(message))
+            if matches:
+                return str(matches[-1])
+        return None
+
+    @staticmethod
+    def _answer_tool_results(messages: Messages, results: list[ToolResult]) -> str:
+        """Phrase an answer from the tool results of the latest message."""
+        names: dict[str, str] = {}
+        for message in messages:
+            for block in message.get("content", []):
+                if "toolUse" in block:
+                    names[block["toolUse"]["toolUseId"]] = block["toolUse"]["name"]
+        sentences = []
+        for result in results:
+            value = _tool_result_text(result) or "(no output)"
+            name = names.get(result.get("toolUseId", ""), "tool")
+            if result.get("status") == "error":
+                sentences.append(f"The {name} tool failed: {value}")
+            elif name == "calculator":
+                sentences.append(f"The result is {value}.")
+            else:
+                sentences.append(f"The {name} tool returned: {value}")
+        return DEMO_PREFIX + " ".join(sentences)
+
+    async def stream(
+        self,
+        messages: Messages,
+        tool_specs: list[ToolSpec] | None = None,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterable[StreamEvent]:
+        """Stream the demo answer as strands stream events, word by word."""
+        started = time.perf_counter()
+        turn = self.respond(messages, tool_specs)
+
+        yield {"messageStart": {"role": "assistant"}}
+        if "tool" in turn:
+            yield {
+                "contentBlockStart": {
+                    "contentBlockIndex": 0,
+                    "start": {"toolUse": {"toolUseId": f"tooluse_demo_{uuid.uuid4().hex[:16]}", "name": turn["tool"]}},
+                }
+            }
+            yield {
+                "contentBlockDelta": {
+                    "contentBlockIndex": 0,
+                    "delta": {"toolUse": {"input": json.dumps(turn["input"])}},
+                }
+            }
+            yield {"contentBlockStop": {"contentBlockIndex": 0}}
+            yield {"messageStop": {"stopReason": "tool_use"}}
+            output_tokens = _count_words(turn["tool"]) + _count_words(turn["input"])
+        else:
+            yield {"contentBlockStart": {"contentBlockIndex": 0, "start": {}}}
+            for chunk in _TOKEN_RE.findall(turn["text"]):
+                yield {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": chunk}}}
+                await asyncio.sleep(0)
+            yield {"contentBlockStop": {"contentBlockIndex": 0}}
+            yield {"messageStop": {"stopReason": "end_turn"}}
+            output_tokens = _count_words(turn["text"])
+
+        input_tokens = _request_tokens(messages, system_prompt)
+        latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
+        yield {
+            "metadata": {
+                "usage": {
+                    "inputTokens": input_tokens,
+                    "outputTokens": output_tokens,
+                    "totalTokens": input_tokens + output_tokens,
+                },
+                "metrics": {"latencyMs": latency_ms},
+            }
+        }
+
+
+def _aws_credentials_available() -> bool:
+    """Return whether boto3 can find AWS credentials."""
+    try:
+        import boto3
+
+        return boto3.Session().get_credentials() is not None
+    except Exception:
+        return False
+
+
+def create_model() -> Model:
+    """Return a real provider when configured (see module docstring), else the offline ``DemoModel``."""
+    provider = os.environ.get("STRANDS_MODEL_PROVIDER", "").strip().lower()
+    model_id = os.environ.get("STRANDS_MODEL_ID", "").strip() or None
+    if not provider:
+        provider = "bedrock" if _aws_credentials_available() else "demo"
+
+    if provider == "demo":
+        return DemoModel(model_id=model_id or DEMO_MODEL_ID)
+    if provider == "bedrock":
+        from strands.models.bedrock import BedrockModel
+
+        return BedrockModel(model_id=model_id) if model_id else BedrockModel()
+    if provider == "anthropic":
+        try:
+            from strands.models.anthropic import AnthropicModel
+        except ImportError as exc:
+            raise RuntimeError("the anthropic provider needs: pip install 'strands-agents[anthropic]'") from exc
+        return AnthropicModel(model_id=model_id or DEFAULT_ANTHROPIC_MODEL_ID, max_tokens=4096)
+    if provider == "openai":
+        try:
+            from strands.models.openai import OpenAIModel
+        except ImportError as exc:
+            raise RuntimeError("the openai provider needs: pip install 'strands-agents[openai]'") from exc
+        return OpenAIModel(model_id=model_id or DEFAULT_OPENAI_MODEL_ID)
+    raise ValueError(f"STRANDS_MODEL_PROVIDER must be one of {', '.join(PROVIDERS)}; got {provider!r}")
+
+
+def describe_model(model: Model) -> str:
+    """Return a one-line, human-readable description of the model for example output."""
+    if isinstance(model, DemoModel):
+        return "offline demo model (set AWS credentials or STRANDS_MODEL_PROVIDER to use a real model)"
+    names = {"BedrockModel": "bedrock", "AnthropicModel": "anthropic", "OpenAIModel": "openai"}
+    provider = names.get(type(model).__name__, type(model).__name__)
+    config = model.get_config()
+    model_id = config.get("model_id") if isinstance(config, dict) else getattr(config, "model_id", None)
+    return f"{provider}: {model_id}" if model_id else provider

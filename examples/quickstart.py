@@ -1,0 +1,87 @@
+"""Quick start: a strands agent whose conversation and state survive into a new process.
+
+Run it with ``uv run python examples/quickstart.py``. With no ``MONGODB_URI`` it uses the embedded
+development MongoDB server (data under ``./.mongodb-session-manager/``); with no model credentials it
+uses the offline demo model (see ``examples/demo_model.py``).
+
+1. This process talks to an agent (one tool call included) and stores some agent state.
+2. It then starts a NEW Python process that opens the same session id and agent id: the history and
+   the state come back from MongoDB, and the agent answers a question only the history can answer.
+"""
+
+import subprocess
+import sys
+import uuid
+
+from demo_model import create_model, describe_model
+from strands import Agent, tool
+
+from mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
+
+DATABASE = "quickstart"
+COLLECTION = "agent_sessions"
+AGENT_ID = "assistant"
+SYSTEM_PROMPT = "You are a helpful assistant. Use the calculator for arithmetic."
+
+
+@tool
+def calculator(expression: str) -> str:
+    """Evaluate an arithmetic expression with + - * / and parentheses."""
+    if not set(expression) <= set("0123456789+-*/(). "):
+        return "Error: only numbers, + - * / and parentheses are allowed"
+    return str(eval(expression, {"__builtins__": {}}))  # noqa: S307 - the characters are restricted above
+
+
+def make_agent(session_id: str) -> tuple[Agent, MongoDBSessionManager]:
+    """Open the session (created on first use) and attach it to a new agent."""
+    session_manager = create_mongodb_session_manager(
+        session_id=session_id, database_name=DATABASE, collection_name=COLLECTION
+    )
+    agent = Agent(
+        agent_id=AGENT_ID,
+        model=create_model(),
+        system_prompt=SYSTEM_PROMPT,
+        tools=[calculator],
+        session_manager=session_manager,
+        callback_handler=None,
+    )
+    return agent, session_manager
+
+
+def ask(agent: Agent, prompt: str) -> None:
+    """Send one prompt and print the exchange."""
+    print(f"  user:      {prompt}")
+    print(f"  assistant: {str(agent(prompt)).strip()}")
+
+
+def first_process(session_id: str) -> None:
+    """Have a short conversation, then resume it in a child process."""
+    agent, session_manager = make_agent(session_id)
+    print(f"Model: {describe_model(agent.model)}")
+    print(f"Session {session_id!r}, process 1:")
+    ask(agent, "Hi! My name is Alice.")
+    ask(agent, "What is 12 * (3 + 4)?")
+    agent.state.set("favourite_number", 84)
+    session_manager.sync_agent(agent)
+    print(f"  stored {len(agent.messages)} messages and state {agent.state.get()}")
+    session_manager.close()
+
+    print("Starting a new process with the same session id...")
+    subprocess.run([sys.executable, __file__, "--resume", session_id], check=True)
+
+
+def resumed_process(session_id: str) -> None:
+    """Open the same session in a fresh process and show that everything came back."""
+    agent, session_manager = make_agent(session_id)
+    print(f"Session {session_id!r}, process 2 (new process):")
+    print(f"  restored {len(agent.messages)} messages and state {agent.state.get()}")
+    ask(agent, "What is my name?")
+    print(f"  agent config: {session_manager.get_agent_config(AGENT_ID)}")
+    session_manager.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--resume"]:
+        resumed_process(sys.argv[2])
+    else:
+        first_process(f"quickstart-{uuid.uuid4().hex[:8]}")

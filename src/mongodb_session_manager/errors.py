@@ -1,0 +1,41 @@
+"""Exception types raised by mongodb_session_manager.
+
+Everything that strands' session contract expects as a ``SessionException`` subclasses it, so
+code written against strands' own managers keeps working unchanged.
+"""
+
+from strands.types.exceptions import SessionException
+
+__all__ = [
+    "DocumentTooLargeError",
+    "DuplicateMessageError",
+    "InvalidMetadataKeyError",
+    "SessionDataError",
+    "SessionException",
+    "SessionNotFoundError",
+    "StorageUnavailableError",
+]
+
+
+class SessionNotFoundError(SessionException, ValueError):
+    """The session, agent or message a write addresses does not exist; nothing was written."""
+
+
+class DuplicateMessageError(SessionException):
+    """A message with this id is already stored for the agent; nothing was written."""
+
+
+class DocumentTooLargeError(SessionException):
+    """The write would push the session document past MongoDB's 16 MB limit; nothing was written."""
+
+
+class StorageUnavailableError(SessionException):
+    """MongoDB could not be reached within the configured timeouts."""
+
+
+class SessionDataError(SessionException, ValueError):
+    """A value cannot be stored in MongoDB (for example an object BSON cannot encode)."""
+
+
+class InvalidMetadataKeyError(ValueError):
+    """A metadata key is not a string, has an empty path segment or a segment starting with ``$``."""

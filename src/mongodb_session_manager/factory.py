@@ -1,0 +1,208 @@
+"""Create session managers that share one MongoDB client, plus the process-wide "global factory".
+
+A factory either borrows a client you pass (and never closes it) or takes one from
+``MongoDBConnectionPool``. In the second case ``close()`` releases the factory's hold on the pool;
+the pool is closed when the last factory that created it is closed (a pool you initialized
+yourself with ``MongoDBConnectionPool.initialize`` is left for you to close).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from pymongo import MongoClient
+
+from .manager import MongoDBSessionManager
+from .pool import MongoDBConnectionPool, describe_client
+
+__all__ = [
+    "MongoDBSessionManagerFactory",
+    "close_global_factory",
+    "create_mongodb_session_manager",
+    "get_global_factory",
+    "initialize_global_factory",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class MongoDBSessionManagerFactory:
+    """Builds ``MongoDBSessionManager`` objects that all use one shared client: no connection per manager."""
+
+    def __init__(
+        self,
+        connection_string: str | None = None,
+        database_name: str = "database_name",
+        collection_name: str = "collection_name",
+        client: MongoClient[Any] | None = None,
+        metadata_fields: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Borrow ``client`` if given, otherwise take the shared client from ``MongoDBConnectionPool``.
+
+        Args:
+            connection_string: MongoDB URI for the pool; ``None`` means ``MONGODB_URI`` or the embedded
+                development server. Ignored when ``client`` is given.
+            database_name: Default database for created managers.
+            collection_name: Default collection for created managers.
+            client: A ``MongoClient`` to lend to every manager; the factory never closes it.
+            metadata_fields: Default ``metadata_fields`` for created managers.
+            **kwargs: ``MongoClient`` options for the pool (for example ``maxPoolSize``). Ignored when
+                ``client`` is given.
+        """
+        self.database_name = database_name
+        self.collection_name = collection_name
+        self.metadata_fields = metadata_fields
+        self._pool_generation: int | None = None
+        self._closed = False
+        if client is not None:
+            if connection_string is not None or kwargs:
+                logger.warning("client given | ignoring connection_string and client options; borrowing the client")
+            self._client = client
+        else:
+            self._client, _created, self._pool_generation = MongoDBConnectionPool._acquire(
+                connection_string, kwargs, for_factory=True
+            )
+        logger.debug(
+            "database=<%s> | collection=<%s> | borrowed_client=<%s> | session manager factory created",
+            database_name,
+            collection_name,
+            client is not None,
+        )
+
+    @property
+    def client(self) -> MongoClient[Any]:
+        """The shared client every created manager uses."""
+        return self._client
+
+    @property
+    def owns_pool(self) -> bool:
+        """True when the client came from ``MongoDBConnectionPool`` rather than from the caller."""
+        return self._pool_generation is not None
+
+    def create_session_manager(
+        self,
+        session_id: str,
+        database_name: str | None = None,
+        collection_name: str | None = None,
+        **kwargs: Any,
+    ) -> MongoDBSessionManager:
+        """Return a manager for ``session_id`` on the shared client; opens no new connection.
+
+        Args:
+            session_id: The session to load or create.
+            database_name: Overrides the factory's database.
+            collection_name: Overrides the factory's collection.
+            **kwargs: Passed to ``MongoDBSessionManager`` (``metadata_fields``, ``metadata_hook``,
+                ``feedback_hook``, ...); ``metadata_fields`` defaults to the factory's.
+
+        Raises:
+            RuntimeError: If the factory was closed.
+        """
+        if self._closed:
+            raise RuntimeError("MongoDBSessionManagerFactory is closed; create a new factory")
+        metadata_fields = kwargs.pop("metadata_fields", self.metadata_fields)
+        return MongoDBSessionManager(
+            session_id=session_id,
+            client=self._client,
+            database_name=database_name or self.database_name,
+            collection_name=collection_name or self.collection_name,
+            metadata_fields=metadata_fields,
+            **kwargs,
+        )
+
+    def get_connection_stats(self) -> dict[str, Any]:
+        """Return connection stats without credentials (same shape as ``MongoDBConnectionPool.get_pool_stats``)."""
+        if self._closed:
+            return {**describe_client(None), "status": "closed"}
+        return MongoDBConnectionPool._stats_for(self._client)
+
+    def close(self) -> None:
+        """Stop using the client; a borrowed client stays open. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool_generation is not None:
+            MongoDBConnectionPool._release(self._pool_generation)
+        logger.debug("session manager factory closed")
+
+
+_global_lock = threading.Lock()
+_global_factory: MongoDBSessionManagerFactory | None = None
+
+
+def initialize_global_factory(
+    connection_string: str | None = None,
+    database_name: str = "database_name",
+    collection_name: str = "collection_name",
+    client: MongoClient[Any] | None = None,
+    **kwargs: Any,
+) -> MongoDBSessionManagerFactory:
+    """Create the process-wide factory and return it; if one exists, log a warning and return it unchanged."""
+    global _global_factory
+    with _global_lock:
+        if _global_factory is not None:
+            logger.warning(
+                "global session manager factory already initialized; returning the existing one "
+                "(call close_global_factory() first to change its settings)"
+            )
+            return _global_factory
+        _global_factory = MongoDBSessionManagerFactory(
+            connection_string=connection_string,
+            database_name=database_name,
+            collection_name=collection_name,
+            client=client,
+            **kwargs,
+        )
+        logger.info(
+            "database=<%s> | collection=<%s> | global session manager factory initialized",
+            database_name,
+            collection_name,
+        )
+        return _global_factory
+
+
+def get_global_factory() -> MongoDBSessionManagerFactory:
+    """Return the process-wide factory.
+
+    Raises:
+        RuntimeError: If ``initialize_global_factory`` has not been called (or the factory was closed).
+    """
+    with _global_lock:
+        if _global_factory is None:
+            raise RuntimeError(
+                "the global session manager factory is not initialized: call initialize_global_factory(...) "
+                "at application start-up"
+            )
+        return _global_factory
+
+
+def close_global_factory() -> None:
+    """Close the process-wide factory and forget it; safe to call more than once."""
+    global _global_factory
+    with _global_lock:
+        factory, _global_factory = _global_factory, None
+    if factory is not None:
+        factory.close()
+        logger.info("global session manager factory closed")
+
+
+def create_mongodb_session_manager(
+    session_id: str,
+    connection_string: str | None = None,
+    database_name: str = "database_name",
+    collection_name: str = "collection_name",
+    client: MongoClient[Any] | None = None,
+    **kwargs: Any,
+) -> MongoDBSessionManager:
+    """Return ``MongoDBSessionManager(...)`` with these arguments; a convenience kept from earlier versions."""
+    return MongoDBSessionManager(
+        session_id=session_id,
+        connection_string=connection_string,
+        database_name=database_name,
+        collection_name=collection_name,
+        client=client,
+        **kwargs,
+    )

@@ -1,0 +1,209 @@
+"""A deterministic, scripted strands ``Model`` for tests.
+
+``ScriptedModel`` replays a fixed list of assistant turns as real strands stream events (messageStart,
+contentBlockStart/Delta/Stop, messageStop and a final ``metadata`` event with usage and latency), so a real
+``strands.Agent`` runs its full event loop, executes tools and fills ``event_loop_metrics`` without any network.
+
+Script items, one per model call:
+
+* ``"some text"`` - an assistant text reply (``stopReason`` ``"end_turn"``).
+* ``{"tool": "name", "input": {...}}`` - a single tool call (``stopReason`` ``"tool_use"``); an optional ``"id"``
+  fixes the ``toolUseId``.
+* ``[{"tool": ...}, {"tool": ...}]`` - several tool calls in one assistant message.
+* ``{"text": "...", "tool": "name", "input": {...}}`` - text followed by a tool call in one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from strands.models import Model
+from strands.types.content import Message, Messages
+from strands.types.streaming import StreamEvent
+from strands.types.tools import ToolSpec
+
+__all__ = ["ScriptExhaustedError", "ScriptItem", "ScriptedModel", "count_tokens"]
+
+T = TypeVar("T", bound=BaseModel)
+
+ScriptItem = str | dict[str, Any] | list[dict[str, Any]]
+"""One scripted assistant turn: text, a tool-call dict, a list of tool-call dicts, or text plus a tool call."""
+
+_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+
+
+class ScriptExhaustedError(RuntimeError):
+    """Raised when the model is called more times than the script has responses."""
+
+
+def count_tokens(value: Any) -> int:
+    """Count whitespace-separated words in a string or the JSON form of any other value."""
+    if value is None:
+        return 0
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return len(text.split())
+
+
+def _split_deltas(text: str) -> list[str]:
+    """Split text into word-sized chunks whose concatenation is exactly the original text."""
+    return _TOKEN_RE.findall(text) or [text]
+
+
+def _message_tokens(messages: Messages, system_prompt: str | None) -> int:
+    """Count the words of a request: system prompt, texts, tool inputs and tool results."""
+    total = count_tokens(system_prompt)
+    for message in messages:
+        for block in message.get("content", []):
+            if "text" in block:
+                total += count_tokens(block["text"])
+            if "toolUse" in block:
+                total += count_tokens(block["toolUse"].get("name")) + count_tokens(block["toolUse"].get("input"))
+            if "toolResult" in block:
+                for item in block["toolResult"].get("content", []):
+                    if "text" in item:
+                        total += count_tokens(item["text"])
+                    if "json" in item:
+                        total += count_tokens(item["json"])
+    return total
+
+
+def _normalize_item(item: ScriptItem, position: int) -> list[dict[str, Any]]:
+    """Turn one script item into a list of ``{"text": ...}`` / ``{"tool": ..., "input": ...}`` blocks."""
+    if isinstance(item, str):
+        return [{"text": item}]
+    if isinstance(item, list):
+        if not item:
+            raise ValueError(f"script item {position}: a list of tool calls must not be empty")
+        blocks: list[dict[str, Any]] = []
+        for entry in item:
+            if not isinstance(entry, dict):
+                raise TypeError(f"script item {position}: list entries must be dicts, got {type(entry).__name__}")
+            blocks.extend(_normalize_item(entry, position))
+        return blocks
+    if isinstance(item, dict):
+        unknown = set(item) - {"text", "tool", "input", "id"}
+        if unknown:
+            raise ValueError(f"script item {position}: unknown keys {sorted(unknown)}")
+        if "text" not in item and "tool" not in item:
+            raise ValueError(f"script item {position}: a dict needs a 'text' and/or a 'tool' key")
+        blocks = []
+        if "text" in item:
+            if not isinstance(item["text"], str):
+                raise TypeError(f"script item {position}: 'text' must be a str")
+            blocks.append({"text": item["text"]})
+        if "tool" in item:
+            tool_input = item.get("input", {})
+            if not isinstance(tool_input, dict):
+                raise TypeError(f"script item {position}: 'input' must be a dict")
+            tool_block: dict[str, Any] = {"tool": str(item["tool"]), "input": tool_input}
+            if "id" in item:
+                tool_block["id"] = str(item["id"])
+            blocks.append(tool_block)
+        return blocks
+    raise TypeError(f"script item {position}: expected str, dict or list, got {type(item).__name__}")
+
+
+class ScriptedModel(Model):
+    """A strands model that replays scripted responses and records the messages it was called with."""
+
+    def __init__(self, responses: Sequence[ScriptItem], model_id: str = "scripted-model") -> None:
+        """Create the model from a list of script items, consumed one per model call."""
+        self.config: dict[str, Any] = {"model_id": model_id}
+        self._script = [_normalize_item(item, position) for position, item in enumerate(responses)]
+        self._index = 0
+        self.calls: list[list[Message]] = []
+        self.system_prompts: list[str | None] = []
+        self.tool_specs: list[list[ToolSpec]] = []
+
+    @property
+    def remaining(self) -> int:
+        """Return how many scripted responses have not been consumed yet."""
+        return len(self._script) - self._index
+
+    def update_config(self, **model_config: Any) -> None:
+        """Merge the given keys into the model configuration."""
+        self.config.update(model_config)
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the model configuration (always contains ``model_id``)."""
+        return self.config
+
+    async def structured_output(
+        self, output_model: type[T], prompt: Messages, system_prompt: str | None = None, **kwargs: Any
+    ) -> AsyncGenerator[dict[str, T | Any], None]:
+        """Structured output is not supported by the scripted model."""
+        raise NotImplementedError("ScriptedModel does not support structured_output")
+        yield {}  # pragma: no cover - makes this an async generator
+
+    async def stream(
+        self,
+        messages: Messages,
+        tool_specs: list[ToolSpec] | None = None,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterable[StreamEvent]:
+        """Record the request and stream the next scripted response as strands stream events."""
+        started = time.perf_counter()
+        self.calls.append(copy.deepcopy(list(messages)))
+        self.system_prompts.append(system_prompt)
+        self.tool_specs.append(copy.deepcopy(list(tool_specs or [])))
+
+        if self._index >= len(self._script):
+            raise ScriptExhaustedError(
+                f"ScriptedModel {self.config.get('model_id')!r} was called {len(self.calls)} times "
+                f"but its script has only {len(self._script)} responses"
+            )
+        blocks = self._script[self._index]
+        self._index += 1
+
+        output_tokens = 0
+        has_tool = False
+        yield {"messageStart": {"role": "assistant"}}
+        for index, block in enumerate(blocks):
+            if "tool" in block:
+                has_tool = True
+                tool_use_id = block.get("id") or f"tooluse_{uuid.uuid4().hex[:24]}"
+                yield {
+                    "contentBlockStart": {
+                        "contentBlockIndex": index,
+                        "start": {"toolUse": {"toolUseId": tool_use_id, "name": block["tool"]}},
+                    }
+                }
+                yield {
+                    "contentBlockDelta": {
+                        "contentBlockIndex": index,
+                        "delta": {"toolUse": {"input": json.dumps(block["input"])}},
+                    }
+                }
+                yield {"contentBlockStop": {"contentBlockIndex": index}}
+                output_tokens += count_tokens(block["tool"]) + count_tokens(block["input"])
+            else:
+                yield {"contentBlockStart": {"contentBlockIndex": index, "start": {}}}
+                for chunk in _split_deltas(block["text"]):
+                    yield {"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": chunk}}}
+                    await asyncio.sleep(0)
+                yield {"contentBlockStop": {"contentBlockIndex": index}}
+                output_tokens += count_tokens(block["text"])
+        yield {"messageStop": {"stopReason": "tool_use" if has_tool else "end_turn"}}
+
+        input_tokens = _message_tokens(messages, system_prompt)
+        latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
+        yield {
+            "metadata": {
+                "usage": {
+                    "inputTokens": input_tokens,
+                    "outputTokens": output_tokens,
+                    "totalTokens": input_tokens + output_tokens,
+                },
+                "metrics": {"latencyMs": latency_ms},
+            }
+        }

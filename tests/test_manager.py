@@ -1,0 +1,296 @@
+"""MongoDBSessionManager: what a strands user sees, and what each turn costs in round trips."""
+
+import json
+
+import pytest
+from pymongo import MongoClient
+from scripted_model import ScriptedModel
+from strands import Agent, tool
+
+from mongodb_session_manager import InvalidMetadataKeyError, MongoDBSessionManager
+
+
+@tool
+def lookup_order(order_id: str) -> str:
+    """Look up an order's status."""
+    return f"order {order_id} shipped"
+
+
+@pytest.fixture
+def make_manager(client: MongoClient, database_name: str):
+    def make(session_id: str = "session-1", **kwargs) -> MongoDBSessionManager:
+        return MongoDBSessionManager(
+            session_id=session_id, client=client, database_name=database_name, collection_name="sessions", **kwargs
+        )
+
+    return make
+
+
+@pytest.fixture
+def stored(client: MongoClient, database_name: str):
+    def read(session_id: str = "session-1") -> dict:
+        return client[database_name]["sessions"].find_one({"_id": session_id})
+
+    return read
+
+
+def make_agent(manager, responses, agent_id="support", **kwargs) -> Agent:
+    return Agent(
+        agent_id=agent_id,
+        model=ScriptedModel(responses, model_id="scripted-model"),
+        session_manager=manager,
+        callback_handler=None,
+        system_prompt=kwargs.pop("system_prompt", "You help customers."),
+        **kwargs,
+    )
+
+
+def test_conversation_and_state_come_back_in_a_new_manager(make_manager):
+    manager = make_manager()
+    agent = make_agent(manager, ["Nice to meet you, Alice."])
+    agent("My name is Alice")
+    agent.state.set("language", "eu")
+    manager.sync_agent(agent)
+
+    resumed_model = ScriptedModel(["You are Alice."])
+    resumed = Agent(agent_id="support", model=resumed_model, session_manager=make_manager(), callback_handler=None)
+    assert resumed.messages == agent.messages
+    assert resumed.state.get("language") == "eu"
+    resumed("What is my name?")
+    assert resumed_model.calls[0][0]["content"][0]["text"] == "My name is Alice"
+
+
+def test_turn_without_tools_costs_at_most_three_writes(make_manager, command_log):
+    manager = make_manager()
+    agent = make_agent(manager, ["first answer", "second answer"])
+    agent("hello")
+    command_log.clear()
+    agent("again")
+    assert len(command_log.writes) <= 3
+    assert command_log.reads == []
+
+
+def test_first_turn_of_a_new_agent_costs_at_most_three_writes(make_manager, command_log):
+    manager = make_manager()
+    agent = make_agent(manager, ["answer"])
+    command_log.clear()
+    agent("hello")
+    assert len(command_log.writes) <= 3
+
+
+def test_sync_with_nothing_changed_costs_nothing(make_manager, command_log):
+    manager = make_manager()
+    agent = make_agent(manager, ["answer"])
+    agent("hello")
+    command_log.clear()
+    manager.sync_agent(agent)
+    manager.sync_agent(agent)
+    assert command_log.commands == []
+
+
+def test_resuming_an_existing_agent_costs_at_most_three_reads(make_manager, command_log):
+    agent = make_agent(make_manager(), ["a", "b"])
+    agent("one")
+    agent("two")
+    command_log.clear()
+    make_agent(make_manager(), [])
+    assert len(command_log.reads) <= 3
+    assert command_log.writes == []
+
+
+def test_metrics_land_on_the_latest_assistant_message(make_manager, stored):
+    manager = make_manager()
+    agent = make_agent(manager, ["short answer"])
+    agent("hello there")
+    messages = stored()["agents"]["support"]["messages"]
+    assert "event_loop_metrics" not in messages[0]
+    metrics = messages[1]["event_loop_metrics"]
+    usage = agent.event_loop_metrics.accumulated_usage
+    assert metrics["accumulated_usage"] == {
+        "inputTokens": usage["inputTokens"],
+        "outputTokens": usage["outputTokens"],
+        "totalTokens": usage["totalTokens"],
+    }
+    assert metrics["accumulated_metrics"]["latencyMs"] == agent.event_loop_metrics.accumulated_metrics["latencyMs"] > 0
+
+
+def test_metrics_do_not_leak_into_restored_messages(make_manager):
+    agent = make_agent(make_manager(), ["answer"])
+    agent("hello")
+    restored = make_agent(make_manager(), [])
+    assert all("event_loop_metrics" not in message for message in restored.messages)
+
+
+def test_agent_config_is_captured_and_can_be_updated(make_manager):
+    manager = make_manager()
+    make_agent(manager, ["x"], agent_id="translator", system_prompt="Translate.")("hi")
+    make_agent(manager, ["y"], agent_id="support.v2", system_prompt="Support.")("hi")
+
+    assert manager.get_agent_config("translator") == {
+        "agent_id": "translator",
+        "model": "scripted-model",
+        "system_prompt": "Translate.",
+    }
+    manager.update_agent_config("translator", model="faster-model")
+    assert manager.get_agent_config("translator")["model"] == "faster-model"
+    assert manager.get_agent_config("translator")["system_prompt"] == "Translate."
+    assert sorted(manager.list_agents(), key=lambda a: a["agent_id"]) == [
+        {"agent_id": "support.v2", "model": "scripted-model", "system_prompt": "Support."},
+        {"agent_id": "translator", "model": "faster-model", "system_prompt": "Translate."},
+    ]
+    assert manager.get_agent_config("ghost") is None
+
+
+def test_update_agent_config_of_missing_agent_raises_value_error(make_manager):
+    with pytest.raises(ValueError, match="ghost"):
+        make_manager().update_agent_config("ghost", model="m")
+
+
+def test_list_agents_of_empty_session_is_empty(make_manager):
+    assert make_manager().list_agents() == []
+
+
+def test_update_metadata_keeps_other_fields(make_manager):
+    manager = make_manager()
+    manager.update_metadata({"user_name": "Alice", "priority": "high", "category": "support"})
+    manager.update_metadata({"priority": "low", "prefs.theme": "dark"})
+    assert manager.get_metadata() == {
+        "metadata": {"user_name": "Alice", "priority": "low", "category": "support", "prefs": {"theme": "dark"}}
+    }
+
+
+def test_delete_metadata_removes_only_named_fields(make_manager):
+    manager = make_manager()
+    manager.update_metadata({"user_name": "Alice", "temp": 1, "token": "abc"})
+    manager.delete_metadata(["temp", "token"])
+    assert manager.get_metadata() == {"metadata": {"user_name": "Alice"}}
+
+
+def test_metadata_hook_wraps_every_operation(make_manager):
+    calls = []
+
+    def audit(original_func, action, session_id, **kwargs):
+        calls.append((action, session_id, dict(kwargs)))
+        return original_func(**kwargs) if kwargs else original_func()
+
+    manager = make_manager(metadata_hook=audit)
+    manager.update_metadata({"status": "active"})
+    assert manager.get_metadata() == {"metadata": {"status": "active"}}
+    manager.delete_metadata(["status"])
+    assert calls == [
+        ("update", "session-1", {"metadata": {"status": "active"}}),
+        ("get", "session-1", {}),
+        ("delete", "session-1", {"keys": ["status"]}),
+    ]
+
+
+def test_metadata_hook_can_validate_and_block(make_manager):
+    def validate(original_func, action, session_id, **kwargs):
+        if action == "update" and kwargs["metadata"].get("priority") not in (None, "low", "high"):
+            raise ValueError("Invalid priority")
+        return original_func(*kwargs.values())
+
+    manager = make_manager(metadataHook=validate)
+    with pytest.raises(ValueError, match="Invalid priority"):
+        manager.update_metadata({"priority": "urgent"})
+    manager.update_metadata({"priority": "high"})
+    assert manager.get_metadata()["metadata"] == {"priority": "high"}
+
+
+def test_feedback_is_stored_with_created_at_in_order(make_manager, stored):
+    manager = make_manager()
+    manager.add_feedback({"rating": "up", "comment": "Great!"})
+    manager.add_feedback({"rating": None, "comment": "testing", "category": "accuracy"})
+    feedbacks = manager.get_feedbacks()
+    assert [(f["rating"], f["comment"]) for f in feedbacks] == [("up", "Great!"), (None, "testing")]
+    assert feedbacks[1]["category"] == "accuracy"
+    assert feedbacks[0]["created_at"].tzinfo is not None or stored()["feedbacks"][0]["created_at"]
+    assert feedbacks[0]["created_at"] <= feedbacks[1]["created_at"]
+
+
+def test_feedback_hook_sees_the_feedback_and_can_reject_it(make_manager):
+    seen = []
+
+    def require_comment(original_func, action, session_id, **kwargs):
+        feedback = kwargs["feedback"]
+        seen.append((action, session_id, feedback))
+        if feedback.get("rating") == "down" and not feedback.get("comment"):
+            raise ValueError("Please provide a comment with negative feedback")
+        return original_func(feedback)
+
+    manager = make_manager(feedbackHook=require_comment)
+    with pytest.raises(ValueError):
+        manager.add_feedback({"rating": "down"})
+    manager.add_feedback({"rating": "down", "comment": "too slow"})
+    assert [f["comment"] for f in manager.get_feedbacks()] == ["too slow"]
+    assert [s[0] for s in seen] == ["add", "add"]
+
+
+def test_viewer_password_is_generated_once_per_session(make_manager):
+    password = make_manager().get_session_viewer_password()
+    assert len(password) == 32 and password.isalnum()
+    assert make_manager().get_session_viewer_password() == password
+    assert make_manager("other").get_session_viewer_password() != password
+
+
+def test_metadata_tool_called_directly(make_manager):
+    manager = make_manager()
+    metadata_tool = manager.get_metadata_tool()
+    assert metadata_tool.tool_name == "manage_metadata"
+    assert metadata_tool(action="set", metadata={"priority": "high", "topic": "AI"}) == (
+        "Successfully updated metadata fields: ['priority', 'topic']"
+    )
+    assert json.loads(metadata_tool(action="get").removeprefix("All metadata: ")) == {"priority": "high", "topic": "AI"}
+    assert json.loads(metadata_tool(action="get", keys=["topic"]).removeprefix("Metadata: ")) == {"topic": "AI"}
+    assert metadata_tool(action="update", metadata='{"status": "open"}').startswith("Successfully updated")
+    assert metadata_tool(action="delete", keys='["topic"]') == "Successfully deleted metadata fields: ['topic']"
+    assert manager.get_metadata()["metadata"] == {"priority": "high", "status": "open"}
+    assert metadata_tool(action="explode").startswith("Error: unknown action")
+    assert metadata_tool(action="set", metadata={"$bad": 1}).startswith("Error:")
+
+
+def test_metadata_tool_used_by_an_agent(make_manager):
+    manager = make_manager()
+    agent = make_agent(
+        manager,
+        [{"tool": "manage_metadata", "input": {"action": "set", "metadata": {"customer": "Alice"}}}, "Saved."],
+        tools=[manager.get_metadata_tool()],
+    )
+    agent("Remember I am Alice")
+    assert manager.get_metadata()["metadata"] == {"customer": "Alice"}
+    tool_result = agent.messages[2]["content"][0]["toolResult"]
+    assert tool_result["status"] == "success"
+
+
+def test_tool_calls_and_results_are_persisted_in_order(make_manager, stored):
+    agent = make_agent(make_manager(), [{"tool": "lookup_order", "input": {"order_id": "42"}}, "It shipped."])
+    agent.tool_registry.process_tools([lookup_order])
+    agent("Where is order 42?")
+    messages = [m["message"] for m in stored()["agents"]["support"]["messages"]]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[1]["content"][-1]["toolUse"]["name"] == "lookup_order"
+    assert "order 42 shipped" in json.dumps(messages[2]["content"][0]["toolResult"])
+
+
+def test_invalid_metadata_key_is_refused_before_hooks_write(make_manager):
+    manager = make_manager()
+    with pytest.raises(InvalidMetadataKeyError, match=r"\$where"):
+        manager.update_metadata({"$where": "1"})
+    assert manager.get_metadata() == {"metadata": {}}
+
+
+def test_owned_client_closes_and_borrowed_client_stays_open(mongo_uri, client, database_name):
+    with MongoDBSessionManager("s", connection_string=mongo_uri, database_name=database_name, maxPoolSize=5) as owned:
+        assert owned.session_repository.client.options.pool_options.max_pool_size == 5
+    with pytest.raises(Exception, match="closed|after close"):
+        owned.get_metadata()
+    borrowed = MongoDBSessionManager("s", client=client, database_name=database_name)
+    borrowed.close()
+    assert borrowed.get_metadata() == {"metadata": {}}
+
+
+def test_non_client_kwargs_do_not_reach_mongo_client(mongo_uri, database_name):
+    with MongoDBSessionManager(
+        "s", connection_string=mongo_uri, database_name=database_name, serverSelectionTimeoutMS=2000, extra="x"
+    ) as manager:
+        assert manager.session_repository.client.options.server_selection_timeout == 2
