@@ -13,9 +13,9 @@ import subprocess
 import sys
 import uuid
 
-from demo_model import create_model, describe_model
 from strands import Agent, tool
 
+from demo_model import create_model, describe_model
 from mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
 
 DATABASE = "quickstart"
@@ -29,7 +29,7 @@ def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression with + - * / and parentheses."""
     if not set(expression) <= set("0123456789+-*/(). "):
         return "Error: only numbers, + - * / and parentheses are allowed"
-    return str(eval(expression, {"__builtins__": {}}))  # noqa: S307 - the characters are restricted above
+    return str(eval(expression, {"__builtins__": {}}))
 
 
 def make_agent(session_id: str) -> tuple[Agent, MongoDBSessionManager]:

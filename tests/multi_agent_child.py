@@ -18,16 +18,17 @@ import os
 import sys
 from typing import Any
 
-from scripted_model import ScriptedModel
 from strands import Agent, tool
 from strands.multiagent import GraphBuilder, Swarm
 from strands.types.tools import ToolContext
 
 from mongodb_session_manager import MongoDBSessionManager
+from scripted_model import ScriptedModel
 
 GRAPH_ID = "orders.graph"
 SWARM_ID = "research.swarm"
 TASK = "Summarise the quarterly numbers"
+RESUME_TASK = "a different task, which a resumed run ignores in favour of the persisted one"
 CRASH_EXIT_CODE = 17
 
 
@@ -55,7 +56,7 @@ def _manager(uri: str, database: str, session_id: str) -> MongoDBSessionManager:
 # ----------------------------------------------------------------- graph A -> B
 
 
-def _graph_step(uri: str, database: str, session_id: str, a_script: list[Any], b_script: list[Any]) -> None:
+def _graph_step(uri: str, database: str, session_id: str, task: str, a_script: list[Any], b_script: list[Any]) -> None:
     a_model = ScriptedModel(a_script, model_id="model-a")
     b_model = ScriptedModel(b_script, model_id="model-b")
     manager = _manager(uri, database, session_id)
@@ -65,6 +66,8 @@ def _graph_step(uri: str, database: str, session_id: str, a_script: list[Any], b
     builder.add_edge("A", "B")
     builder.set_entry_point("A")
     builder.set_graph_id(GRAPH_ID)
+    builder.set_execution_timeout(120)
+    builder.set_node_timeout(60)
     builder.set_session_manager(manager)
     graph = builder.build()
     restored = {
@@ -75,7 +78,7 @@ def _graph_step(uri: str, database: str, session_id: str, a_script: list[Any], b
     error = None
     result = None
     try:
-        result = graph("a different task, ignored when resuming")
+        result = graph(task)
     except Exception as exc:  # the failing node's error propagates out of the graph
         error = f"{type(exc).__name__}: {exc}"
     _report(
@@ -95,12 +98,12 @@ def _graph_step(uri: str, database: str, session_id: str, a_script: list[Any], b
 
 def graph_fail(uri: str, database: str, session_id: str) -> None:
     """A answers; B's model has no script, so B raises and the graph fails after A completed."""
-    _graph_step(uri, database, session_id, ["alpha figures are ready"], [])
+    _graph_step(uri, database, session_id, TASK, ["alpha figures are ready"], [])
 
 
 def graph_resume(uri: str, database: str, session_id: str) -> None:
     """A must not run again (empty script); B now answers."""
-    _graph_step(uri, database, session_id, [], ["beta report written"])
+    _graph_step(uri, database, session_id, RESUME_TASK, [], ["beta report written"])
 
 
 # ----------------------------------------------------------------- swarm: crash after a handoff
@@ -113,7 +116,7 @@ def crash() -> str:
     os._exit(CRASH_EXIT_CODE)
 
 
-def _swarm_step(uri: str, database: str, session_id: str, researcher: list[Any], writer: list[Any]) -> None:
+def _swarm_step(uri: str, database: str, session_id: str, task: str, researcher: list[Any], writer: list[Any]) -> None:
     researcher_model = ScriptedModel(researcher, model_id="model-researcher")
     writer_model = ScriptedModel(writer, model_id="model-writer")
     manager = _manager(uri, database, session_id)
@@ -124,13 +127,15 @@ def _swarm_step(uri: str, database: str, session_id: str, researcher: list[Any],
         ],
         session_manager=manager,
         id=SWARM_ID,
+        execution_timeout=120,
+        node_timeout=60,
     )
     restored = {
         "resuming": swarm._resume_from_session,
         "restored_current": swarm.state.current_node.node_id if swarm.state.current_node else None,
         "restored_history": [node.node_id for node in swarm.state.node_history],
     }
-    result = swarm("a different task, ignored when resuming")
+    result = swarm(task)
     _report(
         **restored,
         result_status=result.status.value,
@@ -154,13 +159,15 @@ def swarm_crash(uri: str, database: str, session_id: str) -> None:
             "context": {"revenue": "up 12%"},
         },
     }
-    _swarm_step(uri, database, session_id, [handoff, "handing off to the writer"], [{"tool": "crash", "input": {}}])
+    _swarm_step(
+        uri, database, session_id, TASK, [handoff, "handing off to the writer"], [{"tool": "crash", "input": {}}]
+    )
     raise AssertionError("the crash tool should have ended the process")
 
 
 def swarm_resume(uri: str, database: str, session_id: str) -> None:
     """The researcher must not run again (empty script); the writer finishes."""
-    _swarm_step(uri, database, session_id, [], ["final summary: revenue up 12%"])
+    _swarm_step(uri, database, session_id, RESUME_TASK, [], ["final summary: revenue up 12%"])
 
 
 # ----------------------------------------------------------------- swarm: interrupt inside a tool
@@ -198,26 +205,21 @@ def swarm_interrupt(uri: str, database: str, session_id: str, argument: str | No
         ],
         session_manager=manager,
         id=SWARM_ID,
+        execution_timeout=120,
+        node_timeout=60,
     )
     restored = {
         "resuming": swarm._resume_from_session,
         "interrupt_activated": swarm._interrupt_state.activated,
     }
     result = swarm(task)
-    forecaster_tool_results = [
-        block["toolResult"]
-        for call in forecaster_model.calls
-        for message in call
-        for block in message.get("content", [])
-        if "toolResult" in block
-    ]
     _report(
         **restored,
         result_status=result.status.value,
         interrupts=[interrupt.to_dict() for interrupt in result.interrupts],
         node_history=[node.node_id for node in result.node_history],
         forecaster_calls=len(forecaster_model.calls),
-        forecaster_tool_results=forecaster_tool_results,
+        forecaster_first_call=forecaster_model.calls[0] if forecaster_model.calls else None,
         summarizer_calls=len(summarizer_model.calls),
         summarizer_texts=_texts(summarizer_model),
         serialized=swarm.serialize_state(),

@@ -5,11 +5,11 @@ import sys
 import textwrap
 
 import pytest
-from scripted_model import ScriptedModel
 from strands import Agent, tool
 from strands.agent.conversation_manager import SlidingWindowConversationManager
 
 from mongodb_session_manager import MongoDBSessionManager
+from scripted_model import ScriptedModel
 
 
 @tool
@@ -53,14 +53,22 @@ def test_sliding_window_state_restores_the_same_window(manager_for):
 
 def test_two_agents_in_one_session_keep_separate_histories(manager_for, client, database_name):
     manager = manager_for()
-    translator = Agent(agent_id="translator", model=ScriptedModel(["Kaixo"]), session_manager=manager, callback_handler=None)
-    support = Agent(agent_id="support.v2", model=ScriptedModel(["Reset it"]), session_manager=manager, callback_handler=None)
+    translator = Agent(
+        agent_id="translator", model=ScriptedModel(["Kaixo"]), session_manager=manager, callback_handler=None
+    )
+    support = Agent(
+        agent_id="support.v2", model=ScriptedModel(["Reset it"]), session_manager=manager, callback_handler=None
+    )
     translator("Translate hello")
     support("How do I reset my password?")
 
     other = manager_for()
-    resumed_translator = Agent(agent_id="translator", model=ScriptedModel([]), session_manager=other, callback_handler=None)
-    resumed_support = Agent(agent_id="support.v2", model=ScriptedModel([]), session_manager=other, callback_handler=None)
+    resumed_translator = Agent(
+        agent_id="translator", model=ScriptedModel([]), session_manager=other, callback_handler=None
+    )
+    resumed_support = Agent(
+        agent_id="support.v2", model=ScriptedModel([]), session_manager=other, callback_handler=None
+    )
     assert resumed_translator.messages == translator.messages
     assert resumed_support.messages == support.messages
     assert set(client[database_name]["c"].find_one({"_id": "s-1"})["agents"]) == {"translator", "support%2Ev2"}
@@ -119,7 +127,9 @@ def test_tool_conversation_resumes_in_a_new_process(mongo_uri, database_name):
 
 def test_redaction_replaces_the_latest_message(manager_for):
     manager = manager_for()
-    agent = Agent(agent_id="a", model=ScriptedModel(["my card is 4111"]), session_manager=manager, callback_handler=None)
+    agent = Agent(
+        agent_id="a", model=ScriptedModel(["my card is 4111"]), session_manager=manager, callback_handler=None
+    )
     agent("hello")
     redacted = {"role": "assistant", "content": [{"text": "[redacted]"}]}
     manager.redact_latest_message(redacted, agent)

@@ -8,11 +8,13 @@ library's own read path.
 
 from __future__ import annotations
 
+import gc
 import random
 import socket
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +25,6 @@ from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
-from scripted_model import ScriptedModel
 from strands import Agent
 from strands.types.exceptions import SessionException
 from strands.types.session import SessionAgent, SessionMessage
@@ -36,6 +37,7 @@ from mongodb_session_manager import (
     SessionDataError,
     StorageUnavailableError,
 )
+from scripted_model import ScriptedModel
 
 COLLECTION = "sessions"
 SESSION = "fault-session"
@@ -111,6 +113,13 @@ def _closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _require_retryable_writes(client: MongoClient) -> None:
+    """Retryable writes need a replica set or a sharded cluster; a standalone MongoDB never retries."""
+    hello = client.admin.command("hello")
+    if "setName" not in hello and hello.get("msg") != "isdbgrid":
+        pytest.skip("the server is a standalone MongoDB: pymongo does not retry writes against it")
 
 
 @contextmanager
@@ -217,15 +226,19 @@ def test_delete_metadata_with_overlapping_keys_is_refused_and_nothing_is_removed
 
 
 @pytest.mark.parametrize("bad_key", ["a..b", "$set", 1], ids=repr)
-def test_invalid_metadata_key_is_refused_before_any_io_on_every_backend(any_client: Any, bad_key: Any) -> None:
+def test_invalid_metadata_key_is_refused_before_any_command_is_sent_on_every_backend(
+    any_client: Any, command_log: Any, bad_key: Any
+) -> None:
     database_name = f"test_{uuid.uuid4().hex[:12]}"
     manager = _manager(any_client, database_name)
     manager.update_metadata({"user": "ana"})
     try:
+        command_log.clear()  # records the wire client's commands; mongomock sends none
         with pytest.raises(InvalidMetadataKeyError):
             manager.update_metadata({bad_key: "x"})
         with pytest.raises(InvalidMetadataKeyError):
             manager.delete_metadata([bad_key])
+        assert command_log.commands == []
         assert manager.get_metadata() == {"metadata": {"user": "ana"}}
     finally:
         any_client.drop_database(database_name)
@@ -425,19 +438,42 @@ def test_manager_for_an_unreachable_server_raises_storage_unavailable_error() ->
     assert f"127.0.0.1:{port}" in message
 
 
-def test_manager_that_cannot_connect_leaves_no_background_client_running() -> None:
+def test_manager_that_cannot_connect_closes_the_client_it_opened() -> None:
     port = _closed_port()
-    before = {thread.ident for thread in threading.enumerate()}
+    gc.collect()  # earlier tests' garbage must not warn inside this test
 
-    with pytest.raises(StorageUnavailableError):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(StorageUnavailableError):
+            MongoDBSessionManager("s", connection_string=f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=300)
+        gc.collect()
+
+    this_test = "test_manager_that_cannot_connect_closes_the_client_it_opened"
+    unclosed = [
+        str(warning.message)
+        for warning in caught
+        if "Unclosed MongoClient" in str(warning.message) and this_test in str(warning.message)
+    ]
+    assert unclosed == [], "the failed manager's own MongoClient was left open"
+
+
+def test_keeping_the_connection_error_does_not_keep_a_client_polling_the_dead_server() -> None:
+    port = _closed_port()
+    before = set(threading.enumerate())
+    kept: list[BaseException] = []  # e.g. a caller's retry loop remembering the last error
+
+    try:
         MongoDBSessionManager("s", connection_string=f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=300)
+    except StorageUnavailableError as error:
+        kept.append(error)
+    assert kept, "expected StorageUnavailableError"
 
     deadline = time.monotonic() + 5
-    leftover = [thread for thread in threading.enumerate() if thread.ident not in before and thread.is_alive()]
+    leftover = [thread for thread in threading.enumerate() if thread not in before]
     while leftover and time.monotonic() < deadline:
         time.sleep(0.05)
         leftover = [thread for thread in leftover if thread.is_alive()]
-    assert [thread.name for thread in leftover] == [], "the failed manager's own MongoClient was not closed"
+    assert [thread.name for thread in leftover] == [], "the failed manager's own MongoClient is still running"
 
 
 # --------------------------------------------------------------------------- 5. retryable failures
@@ -454,6 +490,7 @@ def test_manager_that_cannot_connect_leaves_no_background_client_running() -> No
 def test_one_retryable_write_failure_is_retried_transparently_and_the_message_is_stored_once(
     client: MongoClient, database_name: str, reader: MongoClient, command_log: Any, failure: dict[str, Any]
 ) -> None:
+    _require_retryable_writes(client)
     manager = _manager(client, database_name)
     agent = _agent(manager)
     manager.append_message(_text_message("first"), agent)
@@ -472,6 +509,7 @@ def test_one_retryable_write_failure_is_retried_transparently_and_the_message_is
 def test_write_that_still_fails_after_its_retry_raises_storage_unavailable_error_and_stores_nothing(
     client: MongoClient, database_name: str, reader: MongoClient
 ) -> None:
+    _require_retryable_writes(client)
     manager = _manager(client, database_name)
     agent = _agent(manager)
     manager.append_message(_text_message("first"), agent)

@@ -4,10 +4,10 @@ import json
 
 import pytest
 from pymongo import MongoClient
-from scripted_model import ScriptedModel
 from strands import Agent, tool
 
 from mongodb_session_manager import InvalidMetadataKeyError, MongoDBSessionManager
+from scripted_model import ScriptedModel
 
 
 @tool
@@ -282,7 +282,7 @@ def test_invalid_metadata_key_is_refused_before_hooks_write(make_manager):
 def test_owned_client_closes_and_borrowed_client_stays_open(mongo_uri, client, database_name):
     with MongoDBSessionManager("s", connection_string=mongo_uri, database_name=database_name, maxPoolSize=5) as owned:
         assert owned.session_repository.client.options.pool_options.max_pool_size == 5
-    with pytest.raises(Exception, match="closed|after close"):
+    with pytest.raises(Exception, match=r"closed|after close"):
         owned.get_metadata()
     borrowed = MongoDBSessionManager("s", client=client, database_name=database_name)
     borrowed.close()

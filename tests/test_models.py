@@ -11,10 +11,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from scripted_model import ScriptedModel, ScriptExhaustedError
 from strands import Agent, tool
 from strands.agent import AgentResult
 from strands.types.tools import ToolResult, ToolUse
+
+from scripted_model import ScriptedModel, ScriptExhaustedError
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 

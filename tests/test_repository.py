@@ -260,7 +260,7 @@ def test_owned_client_is_closed(mongo_uri, database_name):
     repo.create_session(Session(session_id="s", session_type=SessionType.AGENT))
     repo.close()
     repo.close()
-    with pytest.raises(Exception, match="closed|after close"):
+    with pytest.raises(Exception, match=r"closed|after close"):
         repo.read_session("s")
 
 

@@ -22,7 +22,7 @@ import dataclasses
 import secrets
 import string
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from strands.types.session import Session, SessionAgent, SessionMessage
@@ -43,7 +43,7 @@ _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24"}
 
 def utc_now() -> datetime:
     """Return the current time as a timezone-aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def escape_key(key: str) -> str:

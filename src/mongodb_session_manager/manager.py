@@ -216,7 +216,7 @@ class MongoDBSessionManager(RepositorySessionManager):
         self.close()
 
     def _intercept(self, hook: Hook | None, action: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        """Run an operation directly, or through the user's hook as ``hook(operation, action, session_id, **kwargs)``."""
+        """Run an operation directly, or as ``hook(operation, action, session_id, **kwargs)`` when hooked."""
         if hook is None:
             return operation(**kwargs)
         return hook(operation, action, self.session_id, **kwargs)

@@ -262,6 +262,7 @@ class MongoDBConnectionPool:
         counter = ConnectionCounter()
         client_options = dict(options)
         client_options["event_listeners"] = [*(options.get("event_listeners") or []), counter]
+        client_options.setdefault("tz_aware", True)
         client: MongoClient[Any] = MongoClient(connection_string, **client_options)
         cls._client = client
         cls._counter = counter

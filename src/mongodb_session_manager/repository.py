@@ -97,7 +97,11 @@ class MongoDBSessionRepository(SessionRepository):
         self._lock = threading.Lock()
         self._known_agent_data: dict[tuple[str, str], dict[str, Any]] = {}
         self._staged: dict[tuple[str, str], StagedAgentUpdate] = {}
-        self._ensure_indexes()
+        try:
+            self._ensure_indexes()
+        except BaseException:
+            self.close()
+            raise
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -117,7 +121,11 @@ class MongoDBSessionRepository(SessionRepository):
     def _ensure_indexes(self) -> None:
         """Create the timestamp and metadata indexes once per client and collection in this process."""
         namespace = (self.collection.database.name, self.collection.name)
-        wanted = ["created_at", "updated_at", *(f"metadata.{docs.validate_metadata_key(f)}" for f in self.metadata_fields)]
+        wanted = [
+            "created_at",
+            "updated_at",
+            *(f"metadata.{docs.validate_metadata_key(f)}" for f in self.metadata_fields),
+        ]
         with _indexed_lock:
             done = _indexed.setdefault(self.client, set())
             missing = [path for path in wanted if (*namespace, path) not in done]
@@ -207,7 +215,9 @@ class MongoDBSessionRepository(SessionRepository):
         """
         data = docs.agent_data(session_agent)
         data.pop("created_at")
-        self._write_agent(session_id, session_agent.agent_id, data, self._take_staged(session_id, session_agent.agent_id))
+        self._write_agent(
+            session_id, session_agent.agent_id, data, self._take_staged(session_id, session_agent.agent_id)
+        )
 
     def stage_agent_update(self, session_id: str, agent_id: str, staged: StagedAgentUpdate) -> None:
         """Hold manager fields for an agent until its next :meth:`update_agent` or :meth:`flush_agent_update`."""
@@ -394,7 +404,9 @@ class MongoDBSessionRepository(SessionRepository):
         """
         path = docs.multi_agent_path(multi_agent.id)
         now = docs.utc_now()
-        update = {"$set": {f"{path}.state": multi_agent.serialize_state(), f"{path}.updated_at": now, "updated_at": now}}
+        update = {
+            "$set": {f"{path}.state": multi_agent.serialize_state(), f"{path}.updated_at": now, "updated_at": now}
+        }
         query = {"_id": session_id, path: {"$exists": True}}
         if self._update(session_id, query, update).matched_count == 0:
             raise SessionNotFoundError(f"MultiAgent state {multi_agent.id} in session {session_id} does not exist")
@@ -480,7 +492,9 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session or agent.
         """
-        config = {key: value for key, value in (("model", model), ("system_prompt", system_prompt)) if value is not None}
+        config = {
+            key: value for key, value in (("model", model), ("system_prompt", system_prompt)) if value is not None
+        }
         if not config:
             return
         self._write_agent(session_id, agent_id, {}, StagedAgentUpdate(agent_data=config))
@@ -520,26 +534,27 @@ class MongoDBSessionRepository(SessionRepository):
     @contextlib.contextmanager
     def _errors(self, session_id: str | None, update: Mapping[str, Any] | None = None) -> Iterator[None]:
         """Translate pymongo and BSON errors into typed, self-explaining exceptions."""
+        where = f"session_id=<{session_id}>" if session_id is not None else f"collection=<{self.collection.full_name}>"
         try:
             yield
+        except DocumentTooLarge as error:  # a subclass of InvalidDocument: catch it first
+            raise _too_large(where, update) from error
         except InvalidDocument as error:
-            raise SessionDataError(f"session_id=<{session_id}> | value cannot be stored in MongoDB: {error}") from error
-        except DocumentTooLarge as error:
-            raise _too_large(session_id, update) from error
+            raise SessionDataError(f"{where} | value cannot be stored in MongoDB: {error}") from error
         except OperationFailure as error:
             if error.code in _TOO_LARGE_CODES:
-                raise _too_large(session_id, update) from error
+                raise _too_large(where, update) from error
             raise
         except ConnectionFailure as error:
             raise StorageUnavailableError(
-                f"session_id=<{session_id}> | MongoDB is unreachable ({type(error).__name__}): {error}"
+                f"{where} | MongoDB is unreachable ({type(error).__name__}): {error}"
             ) from error
 
 
-def _too_large(session_id: str | None, update: Mapping[str, Any] | None) -> DocumentTooLargeError:
+def _too_large(where: str, update: Mapping[str, Any] | None) -> DocumentTooLargeError:
     size = len(bson.encode(update)) if update is not None else 0
     return DocumentTooLargeError(
-        f"session_id=<{session_id}> | update_bytes=<{size}> | the write would exceed MongoDB's "
+        f"{where} | update_bytes=<{size}> | the write would exceed MongoDB's "
         f"{docs.MAX_DOCUMENT_BYTES}-byte document limit; nothing was written"
     )
 

@@ -206,9 +206,9 @@ def pytest_configure(config: pytest.Config) -> None:
     import strands.session.s3_session_manager as s3_module
     import tests.fixtures.mock_session_repository as mock_module
 
-    mock_module.MockedSessionRepository = MongoDBContractRepository  # type: ignore[misc]
-    file_module.FileSessionManager = MongoDBContractSessionManager  # type: ignore[misc]
-    s3_module.S3SessionManager = MongoDBContractSessionManager  # type: ignore[misc]
+    mock_module.MockedSessionRepository = MongoDBContractRepository  # type: ignore[misc, assignment]
+    file_module.FileSessionManager = MongoDBContractSessionManager  # type: ignore[misc, assignment]
+    s3_module.S3SessionManager = MongoDBContractSessionManager  # type: ignore[misc, assignment]
     _shared_client()
 
 
