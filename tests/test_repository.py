@@ -1,5 +1,7 @@
 """MongoDBSessionRepository keeps strands' SessionRepository contract, one round trip per method."""
 
+import gc
+
 import pytest
 from pymongo import MongoClient
 from strands.types.exceptions import SessionException
@@ -264,9 +266,15 @@ def test_owned_client_is_closed(mongo_uri, database_name):
         repo.read_session("s")
 
 
-def test_indexes_are_created_once_per_client_and_collection(client, database_name, command_log):
+def test_indexes_are_created_once_per_client_and_collection(client, mongo_uri, database_name, command_log):
+    equal_client = MongoClient(mongo_uri)  # pymongo clients of one address compare equal
+    MongoDBSessionRepository(client=equal_client, database_name="other_database")
     command_log.clear()
-    for _ in range(3):
+    MongoDBSessionRepository(client=client, database_name=database_name, metadata_fields=["priority"])
+    equal_client.close()
+    del equal_client
+    gc.collect()
+    for _ in range(2):
         MongoDBSessionRepository(client=client, database_name=database_name, metadata_fields=["priority"])
     assert command_log.commands.count("createIndexes") == 1
     MongoDBSessionRepository(client=client, database_name=database_name, metadata_fields=["priority", "status"])

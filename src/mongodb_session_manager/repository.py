@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 _TOO_LARGE_CODES = {10334, 17419, 17420}
 _ALL_REMAINING = 2**31 - 1
 
-_indexed: "weakref.WeakKeyDictionary[MongoClient, set[tuple[str, str, str]]]" = weakref.WeakKeyDictionary()
+_indexed: dict[int, set[tuple[str, str, str]]] = {}
+"""Indexes created in this process, per client (by identity: clients compare equal by address)."""
 _indexed_lock = threading.Lock()
 
 
@@ -127,7 +128,10 @@ class MongoDBSessionRepository(SessionRepository):
             *(f"metadata.{docs.validate_metadata_key(f)}" for f in self.metadata_fields),
         ]
         with _indexed_lock:
-            done = _indexed.setdefault(self.client, set())
+            done = _indexed.get(id(self.client))
+            if done is None:
+                done = _indexed[id(self.client)] = set()
+                weakref.finalize(self.client, _indexed.pop, id(self.client), None)
             missing = [path for path in wanted if (*namespace, path) not in done]
             if not missing:
                 return
