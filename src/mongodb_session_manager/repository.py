@@ -241,14 +241,15 @@ class MongoDBSessionRepository(SessionRepository):
     def _write_agent(
         self, session_id: str, agent_id: str, data: dict[str, Any], staged: StagedAgentUpdate | None
     ) -> None:
-        if staged is not None:
-            data = {**data, **staged.agent_data}
+        """Write changed agent fields plus staged ones in one update, or nothing when nothing changed."""
+        staged = staged or StagedAgentUpdate()
+        data = {**data, **staged.agent_data}
         with self._lock:
             known = self._known_agent_data.get((session_id, agent_id))
         if known is not None:
             data = {key: value for key, value in data.items() if key == "updated_at" or known.get(key) != value}
         changed = [key for key in data if key != "updated_at"]
-        message_fields = staged.message_fields if staged is not None and staged.message_id is not None else {}
+        message_fields = staged.message_fields if staged.message_id is not None else {}
         if not changed and not message_fields:
             logger.debug("session_id=<%s> | agent_id=<%s> | agent unchanged, nothing written", session_id, agent_id)
             return
@@ -260,7 +261,6 @@ class MongoDBSessionRepository(SessionRepository):
             updates.update({f"{path}.agent_data.{key}": value for key, value in data.items()})
         array_filters = None
         if message_fields:
-            assert staged is not None
             updates.update({f"{path}.messages.$[m].{key}": value for key, value in message_fields.items()})
             array_filters = [{"m.message_id": staged.message_id}]
         query = {"_id": session_id, f"{path}.agent_data": {"$exists": True}}
