@@ -170,6 +170,7 @@ def test_metadata_hook_wraps_every_operation(make_manager):
     calls = []
 
     def audit(original_func, action, session_id, **kwargs):
+        assert original_func.session_manager is manager
         calls.append((action, session_id, dict(kwargs)))
         return original_func(**kwargs) if kwargs else original_func()
 

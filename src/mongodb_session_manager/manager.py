@@ -216,9 +216,14 @@ class MongoDBSessionManager(RepositorySessionManager):
         self.close()
 
     def _intercept(self, hook: Hook | None, action: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        """Run an operation directly, or as ``hook(operation, action, session_id, **kwargs)`` when hooked."""
+        """Run an operation directly, or as ``hook(operation, action, session_id, **kwargs)`` when hooked.
+
+        The operation carries ``operation.session_manager`` (this manager) for hooks that need more of the
+        session, such as its viewer password.
+        """
         if hook is None:
             return operation(**kwargs)
+        operation.session_manager = self  # type: ignore[attr-defined]
         return hook(operation, action, self.session_id, **kwargs)
 
 
