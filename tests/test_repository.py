@@ -280,4 +280,4 @@ def test_indexes_are_created_once_per_client_and_collection(client, mongo_uri, d
     MongoDBSessionRepository(client=client, database_name=database_name, metadata_fields=["priority", "status"])
     assert command_log.commands.count("createIndexes") == 2
     names = {index["name"] for index in client[database_name]["collection_name"].list_indexes()}
-    assert {"created_at_1", "updated_at_1", "metadata.priority_1", "metadata.status_1"} <= names
+    assert {"created_at_1__id_1", "updated_at_1", "metadata.priority_1", "metadata.status_1"} <= names

@@ -16,6 +16,19 @@ from .factory import (
     get_global_factory,
     initialize_global_factory,
 )
+from .hooks import (
+    FeedbackSNSHook,
+    MetadataSQSHook,
+    MetadataWebSocketHook,
+    combine_hooks,
+    combine_metadata_hooks,
+    create_feedback_sns_hook,
+    create_metadata_sqs_hook,
+    create_metadata_websocket_hook,
+    is_feedback_sns_hook_available,
+    is_metadata_sqs_hook_available,
+    is_metadata_websocket_hook_available,
+)
 from .manager import MongoDBSessionManager
 from .pool import MongoDBConnectionPool
 from .repository import MongoDBSessionRepository
@@ -25,7 +38,10 @@ __version__ = "0.6.0"
 __all__ = [
     "DocumentTooLargeError",
     "DuplicateMessageError",
+    "FeedbackSNSHook",
     "InvalidMetadataKeyError",
+    "MetadataSQSHook",
+    "MetadataWebSocketHook",
     "MongoDBConnectionPool",
     "MongoDBSessionManager",
     "MongoDBSessionManagerFactory",
@@ -36,7 +52,15 @@ __all__ = [
     "StorageUnavailableError",
     "__version__",
     "close_global_factory",
+    "combine_hooks",
+    "combine_metadata_hooks",
+    "create_feedback_sns_hook",
+    "create_metadata_sqs_hook",
+    "create_metadata_websocket_hook",
     "create_mongodb_session_manager",
     "get_global_factory",
     "initialize_global_factory",
+    "is_feedback_sns_hook_available",
+    "is_metadata_sqs_hook_available",
+    "is_metadata_websocket_hook_available",
 ]

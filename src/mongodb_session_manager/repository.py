@@ -574,4 +574,6 @@ def _config(agent_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _index(path: str) -> IndexModel:
-    return IndexModel([(path, ASCENDING)], name=f"{path}_1")
+    """An ascending index on ``path``; ``created_at`` also orders by ``_id`` for stable newest-first paging."""
+    keys = [(path, ASCENDING), ("_id", ASCENDING)] if path == "created_at" else [(path, ASCENDING)]
+    return IndexModel(keys, name="_".join(f"{key}_1" for key, _ in keys))
