@@ -68,6 +68,7 @@ def first_process(session_id: str) -> None:
 
     print("Starting a new process with the same session id...")
     subprocess.run([sys.executable, __file__, "--resume", session_id], check=True)
+    print(f"Read it in the Session Viewer: DATABASE_NAME={DATABASE} COLLECTION_NAME={COLLECTION} uv run session-viewer")
 
 
 def resumed_process(session_id: str) -> None:

@@ -1,0 +1,71 @@
+"""The app factory: ``create_app(settings)`` builds the Session Viewer backend."""
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from .config import Settings
+from .database import lifespan_for
+from .fields import FieldCatalog
+from .middleware import RequestSizeLimit, SecurityHeaders
+from .routes import health, metadata, sessions
+from .routes.frontend import mount_frontend
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, client_options: Mapping[str, Any] | None = None) -> FastAPI:
+    """Build the app for ``settings``.
+
+    Args:
+        settings: Validated settings with a backend password (see :meth:`Settings.resolve_password`).
+        client_options: Extra ``AsyncMongoClient`` options, e.g. ``event_listeners`` in tests.
+
+    Raises:
+        ValueError: ``settings`` has no backend password: there is no default one.
+    """
+    if settings.backend_password is None:
+        raise ValueError("BACKEND_PASSWORD is not set: call Settings.resolve_password() to generate one")
+    app = FastAPI(
+        title="Session Viewer",
+        lifespan=lifespan_for(settings, client_options),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.field_catalog = FieldCatalog(settings.enum_fields, settings.enum_max_values)
+
+    app.include_router(health.router)
+    app.include_router(metadata.router)
+    app.include_router(sessions.router)
+    mount_frontend(app)
+
+    app.add_exception_handler(PyMongoError, _database_error)
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_credentials=False,
+            allow_methods=["GET"],
+            allow_headers=["Authorization", "X-Session-Password"],
+            max_age=600,
+        )
+    return app
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    """Answer 503 when MongoDB is unreachable and 500 for any other MongoDB error; details go to the log only."""
+    logger.warning("path=<%s> | error=<%s> | database request failed", request.url.path, type(error).__name__)
+    if isinstance(error, ConnectionFailure):
+        return JSONResponse({"detail": "database unavailable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return JSONResponse({"detail": "database error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,0 +1,100 @@
+"""Session Viewer settings: environment variables and ``.env``, validated at start-up."""
+
+import secrets
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_PASSWORD_LENGTH = 16
+"""Shortest ``BACKEND_PASSWORD`` accepted."""
+
+_METADATA_PREFIX = "metadata."
+
+
+def _split(value: str) -> list[str]:
+    """Split a comma-separated setting into its non-empty, stripped items."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class Settings(BaseSettings):
+    """Configuration of the Session Viewer backend (every variable is documented in ``.env.example``)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    mongodb_uri: str | None = Field(
+        default=None, description="MongoDB URI; unset starts the embedded development server."
+    )
+    database_name: str = Field(default="database_name", min_length=1)
+    collection_name: str = Field(default="collection_name", min_length=1)
+    backend_password: SecretStr | None = Field(
+        default=None, description=f"Password for full access, at least {MIN_PASSWORD_LENGTH} characters."
+    )
+    backend_host: str = "127.0.0.1"
+    backend_port: int = Field(default=8882, ge=0, le=65535)
+    allowed_origins_str: str = Field(default="", description="Comma-separated CORS origins; '*' is refused.")
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+    enum_fields_str: str = Field(default="", description="Comma-separated metadata fields offered as value lists.")
+    enum_max_values: int = Field(default=50, ge=1, le=1000)
+    max_request_bytes: int = Field(default=16384, ge=256)
+    server_selection_timeout_ms: int = Field(default=5000, ge=100)
+    log_level: str = "INFO"
+
+    @field_validator("backend_password", mode="before")
+    @classmethod
+    def _check_password(cls, value: object) -> object:
+        """Refuse a short password; an empty one counts as unset (a random one is generated then)."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or raw == "":
+            return None
+        if not isinstance(raw, str) or len(raw) < MIN_PASSWORD_LENGTH:
+            raise ValueError(
+                f"BACKEND_PASSWORD must be at least {MIN_PASSWORD_LENGTH} characters long "
+                "(or leave it unset to have a random one generated and printed at start-up)"
+            )
+        return raw
+
+    @field_validator("allowed_origins_str")
+    @classmethod
+    def _check_origins(cls, value: str) -> str:
+        """Refuse the wildcard origin: the API authenticates with headers, so origins must be named."""
+        if "*" in _split(value):
+            raise ValueError("ALLOWED_ORIGINS_STR must list origins explicitly; '*' is not allowed")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        """Accept the standard logging level names in any case."""
+        level = value.upper()
+        if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise ValueError("LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        return level
+
+    @model_validator(mode="after")
+    def _check_page_sizes(self) -> "Settings":
+        """Keep the default page size within the maximum."""
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
+        return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """CORS origins allowed to call the API."""
+        return _split(self.allowed_origins_str)
+
+    @property
+    def enum_fields(self) -> set[str]:
+        """Metadata field names (without the ``metadata.`` prefix) offered as value lists."""
+        return {item.removeprefix(_METADATA_PREFIX) for item in _split(self.enum_fields_str)}
+
+    def resolve_password(self) -> tuple["Settings", str | None]:
+        """Return settings with a backend password, generating a random one when none is configured.
+
+        Returns:
+            The settings to run with, and the generated password (None when one was configured).
+        """
+        if self.backend_password is not None:
+            return self, None
+        generated = secrets.token_urlsafe(24)
+        return self.model_copy(update={"backend_password": SecretStr(generated)}), generated

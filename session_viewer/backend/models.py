@@ -1,0 +1,190 @@
+"""Response models of the Session Viewer API (the contract is ``session_viewer/API.md``)."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+MarkdownNode = dict[str, Any]
+"""A node of the markdown syntax tree: ``{"type": ..., "children": [...], ...}`` (see API.md)."""
+
+
+class Health(BaseModel):
+    """Liveness of the backend and reachability of MongoDB."""
+
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unavailable"]
+
+
+class MetadataField(BaseModel):
+    """A filterable (indexed) metadata field."""
+
+    field: str
+    path: str
+    type: Literal["string", "number", "boolean", "date", "enum"]
+    values: list[str | int | float | bool] | None
+
+
+class MetadataFields(BaseModel):
+    """All filterable metadata fields."""
+
+    fields: list[MetadataField]
+
+
+class FeedbackCounts(BaseModel):
+    """Feedback entries by rating; ``neutral`` counts every rating other than up and down."""
+
+    up: int = 0
+    down: int = 0
+    neutral: int = 0
+
+
+class SessionSummary(BaseModel):
+    """One session in a search result."""
+
+    session_id: str
+    created_at: str | None
+    updated_at: str | None
+    metadata: dict[str, Any]
+    agent_ids: list[str]
+    message_count: int
+    feedback_counts: FeedbackCounts
+
+
+class SearchPage(BaseModel):
+    """One page of search results, newest first."""
+
+    total: int
+    limit: int
+    offset: int
+    sessions: list[SessionSummary]
+
+
+class AgentInfo(BaseModel):
+    """An agent of a session and its configuration."""
+
+    agent_id: str
+    model: str | None
+    system_prompt: str | None
+    message_count: int
+
+
+class Metrics(BaseModel):
+    """Event-loop metrics stored on an assistant message."""
+
+    latencyMs: int | float | None = None
+    inputTokens: int | float | None = None
+    outputTokens: int | float | None = None
+    totalTokens: int | float | None = None
+
+
+class TextBlock(BaseModel):
+    """Text, as a markdown syntax tree."""
+
+    kind: Literal["text"] = "text"
+    markdown: MarkdownNode
+
+
+class ToolUseBlock(BaseModel):
+    """A tool call requested by the model."""
+
+    kind: Literal["tool_use"] = "tool_use"
+    name: str
+    tool_use_id: str
+    input: Any
+
+
+class AttachmentBlock(BaseModel):
+    """An image, document, video or audio: described, never shipped."""
+
+    kind: Literal["attachment"] = "attachment"
+    attachment_type: Literal["image", "document", "video", "audio"]
+    format: str | None
+    name: str | None
+    size_bytes: int | None
+
+
+class ToolResultText(BaseModel):
+    """Text returned by a tool."""
+
+    kind: Literal["text"] = "text"
+    text: str
+
+
+class ToolResultJson(BaseModel):
+    """JSON returned by a tool."""
+
+    kind: Literal["json"] = "json"
+    json_value: Any = Field(alias="json", serialization_alias="json")
+
+    model_config = {"populate_by_name": True}
+
+
+ToolResultContent = Annotated[ToolResultText | ToolResultJson | AttachmentBlock, Field(discriminator="kind")]
+
+
+class ToolResultBlock(BaseModel):
+    """The result of a tool call."""
+
+    kind: Literal["tool_result"] = "tool_result"
+    tool_use_id: str
+    status: Literal["success", "error"]
+    content: list[ToolResultContent]
+
+
+class ReasoningBlock(BaseModel):
+    """The model's reasoning text."""
+
+    kind: Literal["reasoning"] = "reasoning"
+    text: str
+
+
+class OtherBlock(BaseModel):
+    """Any other content block, as JSON (bytes replaced by their size)."""
+
+    kind: Literal["other"] = "other"
+    json_value: Any = Field(alias="json", serialization_alias="json")
+
+    model_config = {"populate_by_name": True}
+
+
+Block = Annotated[
+    TextBlock | ToolUseBlock | ToolResultBlock | AttachmentBlock | ReasoningBlock | OtherBlock,
+    Field(discriminator="kind"),
+]
+
+
+class MessageItem(BaseModel):
+    """A message of one agent in the timeline."""
+
+    type: Literal["message"] = "message"
+    timestamp: str | None
+    agent_id: str
+    message_id: int
+    role: str
+    redacted: bool
+    metrics: Metrics | None
+    blocks: list[Block]
+
+
+class FeedbackItem(BaseModel):
+    """A feedback entry in the timeline."""
+
+    type: Literal["feedback"] = "feedback"
+    timestamp: str | None
+    rating: Literal["up", "down"] | None
+    comment: str | None
+
+
+TimelineItem = Annotated[MessageItem | FeedbackItem, Field(discriminator="type")]
+
+
+class SessionDetail(BaseModel):
+    """One session: its agents and the unified, chronological timeline."""
+
+    session_id: str
+    created_at: str | None
+    updated_at: str | None
+    metadata: dict[str, Any]
+    agents: list[AgentInfo]
+    feedback_counts: FeedbackCounts
+    timeline: list[TimelineItem]

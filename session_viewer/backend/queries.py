@@ -1,0 +1,266 @@
+"""MongoDB queries of the viewer, built as plain data (no I/O): search, counts, metadata fields, one session.
+
+Everything a list shows is computed by MongoDB: the search ships per-session counts, never message bodies.
+"""
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "METADATA_PREFIX",
+    "SearchParameterError",
+    "check_filterable",
+    "created_at_range",
+    "detail_pipeline",
+    "enum_values_pipeline",
+    "indexed_metadata_fields",
+    "parse_filters",
+    "search_match",
+    "search_pipeline",
+]
+
+METADATA_PREFIX = "metadata."
+
+Scalar = str | int | float | bool
+
+_INT64 = 2**63 - 1
+_RATINGS = ("up", "down")
+
+
+class SearchParameterError(ValueError):
+    """A search parameter the API refuses with 400."""
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def parse_filters(raw: str | None) -> dict[str, Scalar]:
+    """Parse the ``filters`` parameter: a JSON object of metadata field -> literal value.
+
+    Raises:
+        SearchParameterError: Not a JSON object, or a value that is not a string, finite number or boolean
+            (an object such as ``{"$ne": null}`` or ``{"$where": ...}``, an array, or null).
+    """
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError as error:
+        raise SearchParameterError("filters must be a JSON object") from error
+    if not isinstance(parsed, dict):
+        raise SearchParameterError("filters must be a JSON object of metadata field -> value")
+    for field, value in parsed.items():
+        if not _is_literal(value):
+            raise SearchParameterError(
+                f"filter value for {field!r} must be a string, number or boolean (operators are not allowed)"
+            )
+    return parsed
+
+
+def _is_literal(value: Any) -> bool:
+    """Return True for a string, a boolean, a finite float or an int that fits BSON's int64."""
+    if isinstance(value, str | bool):
+        return True
+    if isinstance(value, int):
+        return -_INT64 - 1 <= value <= _INT64
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def check_filterable(filters: Mapping[str, Scalar], indexed: set[str]) -> None:
+    """Refuse filters on metadata fields without an index.
+
+    Raises:
+        SearchParameterError: A field is not an indexed metadata field.
+    """
+    for field in filters:
+        if field not in indexed:
+            raise SearchParameterError(f"{field!r} is not a filterable (indexed) metadata field")
+
+
+def created_at_range(start: str | None, end: str | None) -> dict[str, datetime]:
+    """Build the ``created_at`` condition from ISO 8601 bounds (both inclusive).
+
+    A bound without a time zone is UTC; a date without a time means the whole day
+    (``end=2024-05-01`` includes all of May 1st).
+
+    Raises:
+        SearchParameterError: A bound is not ISO 8601.
+    """
+    condition: dict[str, datetime] = {}
+    if start:
+        moment, _ = _parse_bound("created_at_start", start)
+        condition["$gte"] = moment
+    if end:
+        moment, date_only = _parse_bound("created_at_end", end)
+        if date_only:
+            condition["$lt"] = moment + timedelta(days=1)
+        else:
+            condition["$lte"] = moment
+    return condition
+
+
+def _parse_bound(name: str, raw: str) -> tuple[datetime, bool]:
+    """Parse one bound; returns the moment in UTC and whether only a date was given."""
+    raw = raw.strip()
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC), True
+        moment = datetime.fromisoformat(raw)
+    except ValueError as error:
+        raise SearchParameterError(f"{name} must be an ISO 8601 date or date-time") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC), False
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def search_match(
+    session_id: str | None, created_at: Mapping[str, datetime], filters: Mapping[str, Scalar]
+) -> dict[str, Any]:
+    """Build the ``$match`` condition of a search: all given criteria must hold (AND).
+
+    ``session_id`` is a literal partial match (regex-escaped, case-insensitive) on ``_id``, which
+    equals the session id and carries the default index.
+    """
+    match: dict[str, Any] = {}
+    if session_id:
+        match["_id"] = {"$regex": re.escape(session_id), "$options": "i"}
+    if created_at:
+        match["created_at"] = dict(created_at)
+    for field, value in filters.items():
+        match[f"{METADATA_PREFIX}{field}"] = {"$eq": value}
+    return match
+
+
+def search_pipeline(match: Mapping[str, Any], offset: int, limit: int) -> list[dict[str, Any]]:
+    """Build the aggregation returning one page of session summaries, newest first.
+
+    The page is cut before anything is computed; per session only the id, dates, metadata, agent ids,
+    message count and feedback counts leave the server.
+    """
+    agents = {"$objectToArray": {"$ifNull": ["$agents", {}]}}
+    feedbacks = {"$cond": [{"$isArray": "$feedbacks"}, "$feedbacks", []]}
+    return [
+        {"$match": dict(match)},
+        {"$sort": {"created_at": -1, "_id": -1}},
+        {"$skip": offset},
+        {"$limit": limit},
+        {
+            "$project": {
+                "_id": 0,
+                "session_id": {"$ifNull": ["$session_id", "$_id"]},
+                "created_at": 1,
+                "updated_at": 1,
+                "metadata": 1,
+                "agent_ids": {
+                    "$map": {
+                        "input": agents,
+                        "as": "agent",
+                        "in": {"$ifNull": ["$$agent.v.agent_data.agent_id", "$$agent.k"]},
+                    }
+                },
+                "message_count": {
+                    "$sum": {
+                        "$map": {
+                            "input": agents,
+                            "as": "agent",
+                            "in": {
+                                "$cond": [
+                                    {"$isArray": "$$agent.v.messages"},
+                                    {"$size": "$$agent.v.messages"},
+                                    0,
+                                ]
+                            },
+                        }
+                    }
+                },
+                "feedback_up": _count_ratings(feedbacks, {"$eq": ["$$feedback.rating", "up"]}),
+                "feedback_down": _count_ratings(feedbacks, {"$eq": ["$$feedback.rating", "down"]}),
+                "feedback_neutral": _count_ratings(
+                    feedbacks, {"$not": [{"$in": ["$$feedback.rating", list(_RATINGS)]}]}
+                ),
+            }
+        },
+    ]
+
+
+def _count_ratings(feedbacks: Mapping[str, Any], condition: Mapping[str, Any]) -> dict[str, Any]:
+    """Expression counting the feedback entries that satisfy ``condition``."""
+    return {"$size": {"$filter": {"input": feedbacks, "as": "feedback", "cond": condition}}}
+
+
+# ----------------------------------------------------------------------------- metadata fields
+
+
+def indexed_metadata_fields(indexes: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Metadata fields (without the ``metadata.`` prefix) that lead an index, sorted.
+
+    Only an index's first key serves equality filters on its own; wildcard and text keys are skipped.
+    """
+    fields: set[str] = set()
+    for index in indexes:
+        keys = list((index.get("key") or {}).keys())
+        if not keys:
+            continue
+        first = str(keys[0])
+        if first.startswith(METADATA_PREFIX) and "$" not in first and index.get("key", {}).get(first) != "text":
+            fields.add(first.removeprefix(METADATA_PREFIX))
+    return sorted(fields)
+
+
+def enum_values_pipeline(field: str, max_values: int) -> list[dict[str, Any]]:
+    """Build the aggregation listing up to ``max_values + 1`` distinct values of a metadata field.
+
+    Sorting on the indexed field first lets MongoDB answer with a distinct scan of the index.
+    """
+    path = f"{METADATA_PREFIX}{field}"
+    return [
+        {"$match": {path: {"$exists": True}}},
+        {"$sort": {path: 1}},
+        {"$group": {"_id": f"${path}"}},
+        {"$limit": max_values + 1},
+    ]
+
+
+# ----------------------------------------------------------------------------- one session
+
+
+def detail_pipeline(session_id: str) -> list[dict[str, Any]]:
+    """Build the aggregation reading what the timeline shows of one session.
+
+    Agent state, conversation-manager state, multi-agent state and the viewer password stay on the server.
+    """
+    return [
+        {"$match": {"_id": session_id}},
+        {"$limit": 1},
+        {
+            "$project": {
+                "_id": 0,
+                "session_id": {"$ifNull": ["$session_id", "$_id"]},
+                "created_at": 1,
+                "updated_at": 1,
+                "metadata": 1,
+                "feedbacks": 1,
+                "agents": {
+                    "$map": {
+                        "input": {"$objectToArray": {"$ifNull": ["$agents", {}]}},
+                        "as": "agent",
+                        "in": {
+                            "key": "$$agent.k",
+                            "agent_id": "$$agent.v.agent_data.agent_id",
+                            "model": "$$agent.v.agent_data.model",
+                            "system_prompt": "$$agent.v.agent_data.system_prompt",
+                            "messages": "$$agent.v.messages",
+                        },
+                    }
+                },
+            }
+        },
+    ]

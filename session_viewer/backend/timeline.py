@@ -1,0 +1,192 @@
+"""The unified timeline of one session: every agent's messages and the feedback, in time order."""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from mongodb_session_manager.documents import unescape_key
+
+from .markdown import markdown_ast
+from .values import byte_size, iso_utc, json_safe, parse_timestamp
+
+__all__ = ["convert_block", "feedback_counts", "session_detail"]
+
+_ATTACHMENT_TYPES = ("image", "document", "video", "audio")
+_USAGE_KEYS = ("inputTokens", "outputTokens", "totalTokens")
+
+
+def session_detail(document: Mapping[str, Any]) -> dict[str, Any]:
+    """Build the API view of one session from the document read by ``queries.detail_pipeline``."""
+    session_created = parse_timestamp(document.get("created_at"))
+    entries: list[tuple[datetime | None, dict[str, Any]]] = []
+    agents: list[dict[str, Any]] = []
+    for agent in document.get("agents") or []:
+        agent_id = _agent_id(agent)
+        messages = [m for m in agent.get("messages") or [] if isinstance(m, Mapping)]
+        messages.sort(key=lambda message: _int(message.get("message_id")))
+        agents.append(
+            {
+                "agent_id": agent_id,
+                "model": _text_or_none(agent.get("model")),
+                "system_prompt": _text_or_none(agent.get("system_prompt")),
+                "message_count": len(messages),
+            }
+        )
+        for message in messages:
+            moment = parse_timestamp(message.get("created_at"))
+            entries.append((moment, _message_item(agent_id, message, moment)))
+    feedbacks = [f for f in document.get("feedbacks") or [] if isinstance(f, Mapping)]
+    for feedback in feedbacks:
+        moment = parse_timestamp(feedback.get("created_at"))
+        entries.append((moment, _feedback_item(feedback, moment)))
+
+    fallback = session_created or datetime.min.replace(tzinfo=UTC)
+    entries.sort(key=lambda entry: entry[0] or fallback)  # stable: ties keep agent and message_id order
+    return {
+        "session_id": str(document.get("session_id")),
+        "created_at": _iso_or_none(document.get("created_at")),
+        "updated_at": _iso_or_none(document.get("updated_at")),
+        "metadata": json_safe(document.get("metadata") or {}),
+        "agents": agents,
+        "feedback_counts": feedback_counts(feedbacks),
+        "timeline": [item for _, item in entries],
+    }
+
+
+def feedback_counts(feedbacks: list[Mapping[str, Any]]) -> dict[str, int]:
+    """Count feedback by rating; anything other than up or down is neutral."""
+    counts = {"up": 0, "down": 0, "neutral": 0}
+    for feedback in feedbacks:
+        rating = feedback.get("rating")
+        counts[rating if rating in ("up", "down") else "neutral"] += 1
+    return counts
+
+
+def _message_item(agent_id: str, stored: Mapping[str, Any], moment: datetime | None) -> dict[str, Any]:
+    """One message; a redacted message shows its redaction, never the original."""
+    redaction = stored.get("redact_message")
+    redacted = isinstance(redaction, Mapping)
+    message = redaction if redacted else stored.get("message")
+    message = message if isinstance(message, Mapping) else {}
+    content = message.get("content")
+    content = content if isinstance(content, list) else []
+    blocks = [convert_block(block) for block in content if isinstance(block, Mapping)]
+    return {
+        "type": "message",
+        "timestamp": iso_utc(moment) if moment else None,
+        "agent_id": agent_id,
+        "message_id": _int(stored.get("message_id")),
+        "role": str(message.get("role", "")),
+        "redacted": redacted,
+        "metrics": _metrics(stored.get("event_loop_metrics")),
+        "blocks": blocks,
+    }
+
+
+def _feedback_item(feedback: Mapping[str, Any], moment: datetime | None) -> dict[str, Any]:
+    rating = feedback.get("rating")
+    comment = feedback.get("comment")
+    return {
+        "type": "feedback",
+        "timestamp": iso_utc(moment) if moment else None,
+        "rating": rating if rating in ("up", "down") else None,
+        "comment": comment if isinstance(comment, str) else None,
+    }
+
+
+def convert_block(block: Mapping[str, Any]) -> dict[str, Any]:
+    """Convert one strands content block to its API form (see API.md)."""
+    if isinstance(block.get("text"), str):
+        return {"kind": "text", "markdown": markdown_ast(block["text"])}
+    tool_use = block.get("toolUse")
+    if isinstance(tool_use, Mapping):
+        return {
+            "kind": "tool_use",
+            "name": str(tool_use.get("name", "")),
+            "tool_use_id": str(tool_use.get("toolUseId", "")),
+            "input": json_safe(tool_use.get("input")),
+        }
+    tool_result = block.get("toolResult")
+    if isinstance(tool_result, Mapping):
+        return _tool_result(tool_result)
+    for attachment_type in _ATTACHMENT_TYPES:
+        if isinstance(block.get(attachment_type), Mapping):
+            return _attachment(attachment_type, block[attachment_type])
+    reasoning = block.get("reasoningContent")
+    if isinstance(reasoning, Mapping):
+        text = (reasoning.get("reasoningText") or {}).get("text")
+        return {"kind": "reasoning", "text": text if isinstance(text, str) else "[redacted reasoning]"}
+    return {"kind": "other", "json": json_safe(block)}
+
+
+def _tool_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for item in result.get("content") or []:
+        if not isinstance(item, Mapping):
+            content.append({"kind": "json", "json": json_safe(item)})
+        elif isinstance(item.get("text"), str):
+            content.append({"kind": "text", "text": item["text"]})
+        elif "json" in item:
+            content.append({"kind": "json", "json": json_safe(item["json"])})
+        else:
+            kinds = [kind for kind in _ATTACHMENT_TYPES if isinstance(item.get(kind), Mapping)]
+            if kinds:
+                content.append(_attachment(kinds[0], item[kinds[0]]))
+            else:
+                content.append({"kind": "json", "json": json_safe(item)})
+    return {
+        "kind": "tool_result",
+        "tool_use_id": str(result.get("toolUseId", "")),
+        "status": "error" if result.get("status") == "error" else "success",
+        "content": content,
+    }
+
+
+def _attachment(attachment_type: str, media: Mapping[str, Any]) -> dict[str, Any]:
+    """Describe an attachment by format, name and size; the bytes are never shipped."""
+    source = media.get("source")
+    size = byte_size(source.get("bytes")) if isinstance(source, Mapping) else None
+    name = media.get("name")
+    media_format = media.get("format")
+    return {
+        "kind": "attachment",
+        "attachment_type": attachment_type,
+        "format": media_format if isinstance(media_format, str) else None,
+        "name": name if isinstance(name, str) else None,
+        "size_bytes": size,
+    }
+
+
+def _metrics(stored: Any) -> dict[str, Any] | None:
+    """Latency and token usage from ``event_loop_metrics``, or None when the message has none."""
+    if not isinstance(stored, Mapping):
+        return None
+    accumulated = stored.get("accumulated_metrics") or {}
+    usage = stored.get("accumulated_usage") or {}
+    metrics = {"latencyMs": _number(accumulated.get("latencyMs"))}
+    metrics.update({key: _number(usage.get(key)) for key in _USAGE_KEYS})
+    return metrics
+
+
+def _agent_id(agent: Mapping[str, Any]) -> str:
+    stored = agent.get("agent_id")
+    return stored if isinstance(stored, str) else unescape_key(str(agent.get("key", "")))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _number(value: Any) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(json_safe(value))
+
+
+def _iso_or_none(value: Any) -> str | None:
+    moment = parse_timestamp(value)
+    return iso_utc(moment) if moment else None

@@ -1,0 +1,294 @@
+// The app: sign-in, hash routing (#/ and #/sessions/<id>), health polling, and wiring of the panels.
+
+import * as api from "./api.js";
+import { createSessionDetail } from "./detail.js";
+import { createFilterPanel } from "./filters.js";
+import { createResultsList } from "./results.js";
+
+const HEALTH_INTERVAL_MS = 15000;
+const NARROW = window.matchMedia("(max-width: 760px)");
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  health: $("health"),
+  healthText: $("health-text"),
+  logout: $("logout"),
+  loginView: $("login-view"),
+  loginForm: $("login-form"),
+  loginTitle: $("login-title"),
+  loginIntro: $("login-intro"),
+  loginLabel: $("login-label"),
+  loginPassword: $("login-password"),
+  loginError: $("login-error"),
+  loginSubmit: $("login-submit"),
+  loginMode: $("login-mode"),
+  loginSwitch: $("login-switch"),
+  workspace: $("workspace"),
+  resultsCount: $("results-count"),
+};
+
+const state = {
+  searchReady: false, // metadata fields loaded and a first search run with the backend password
+  query: { filters: {} },
+  offset: 0,
+  loginMode: "backend", // or "session"
+  searchRequest: 0,
+  sessionRequest: 0,
+  openSessionId: null,
+};
+
+const filters = createFilterPanel($("filters"), {
+  onSearch(query) {
+    state.query = query;
+    runSearch(0, { showResults: true });
+  },
+});
+const results = createResultsList($("results"), { onPage: (offset) => runSearch(offset, { showResults: true }) });
+const detail = createSessionDetail($("detail"));
+
+// ---- routing -------------------------------------------------------------------------------------------------
+
+function currentRoute() {
+  const match = /^#\/sessions\/(.+)$/.exec(window.location.hash);
+  if (!match) return { view: "search" };
+  try {
+    return { view: "session", sessionId: decodeURIComponent(match[1]) };
+  } catch {
+    return { view: "search" };
+  }
+}
+
+async function route() {
+  const target = currentRoute();
+  if (api.getBackendPassword()) {
+    showWorkspace("search");
+    if (!state.searchReady) await startSearch();
+    if (!api.getBackendPassword()) return; // refused while starting: the sign-in form is showing
+    if (target.view === "session") openSession(target.sessionId);
+    else closeSession();
+    return;
+  }
+  if (target.view === "session" && api.getSessionPassword(target.sessionId)) {
+    showWorkspace("session");
+    openSession(target.sessionId);
+    return;
+  }
+  showLogin(target.view === "session" ? "session" : "backend");
+}
+
+window.addEventListener("hashchange", route);
+
+// ---- views ---------------------------------------------------------------------------------------------------
+
+function showWorkspace(mode) {
+  ui.loginView.hidden = true;
+  ui.workspace.hidden = false;
+  ui.workspace.dataset.mode = mode;
+  ui.logout.hidden = false;
+  if (mode === "session") setPanel("detail");
+}
+
+function showLogin(mode, message = null) {
+  const target = currentRoute();
+  state.loginMode = mode;
+  ui.workspace.hidden = true;
+  ui.loginView.hidden = false;
+  ui.logout.hidden = !api.hasStoredPasswords();
+  if (mode === "session") {
+    ui.loginTitle.textContent = "Open a shared session";
+    ui.loginIntro.textContent = `Enter the viewer password of session “${target.sessionId}”.`;
+    ui.loginLabel.textContent = "Session password";
+    ui.loginSubmit.textContent = "Open session";
+    ui.loginMode.textContent = "Use the backend password instead";
+    ui.loginSwitch.hidden = false;
+  } else {
+    ui.loginTitle.textContent = "Sign in";
+    ui.loginIntro.textContent =
+      target.view === "session"
+        ? `Enter the backend password to open “${target.sessionId}” and search all sessions.`
+        : "Enter the backend password to search sessions.";
+    ui.loginLabel.textContent = "Backend password";
+    ui.loginSubmit.textContent = "Sign in";
+    ui.loginMode.textContent = "Use this session's password instead";
+    ui.loginSwitch.hidden = target.view !== "session";
+  }
+  ui.loginPassword.value = "";
+  setLoginError(message);
+  ui.loginPassword.focus();
+}
+
+function setLoginError(message) {
+  ui.loginError.textContent = message || "";
+  ui.loginError.hidden = !message;
+  if (message) ui.loginPassword.setAttribute("aria-invalid", "true");
+  else ui.loginPassword.removeAttribute("aria-invalid");
+}
+
+ui.loginMode.addEventListener("click", () => showLogin(state.loginMode === "session" ? "backend" : "session"));
+
+ui.loginForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const password = ui.loginPassword.value;
+  if (!password) {
+    setLoginError("Enter a password.");
+    return;
+  }
+  ui.loginSubmit.disabled = true;
+  try {
+    if (state.loginMode === "session") {
+      const target = currentRoute();
+      if (target.view !== "session") return showLogin("backend");
+      api.setSessionPassword(target.sessionId, password);
+      const session = await api.getSession(target.sessionId);
+      showWorkspace("session");
+      showSession(target.sessionId, session);
+    } else {
+      const fields = await api.checkBackendPassword(password);
+      api.setBackendPassword(password);
+      filters.setFields(fields?.fields || []);
+      await route();
+    }
+  } catch (error) {
+    if (state.loginMode === "session") api.setSessionPassword(currentRoute().sessionId, null);
+    if (error instanceof api.AuthError) setLoginError("That password is not right.");
+    else if (error instanceof api.NotFoundError) setLoginError("This session does not exist.");
+    else setLoginError(error.message || "Signing in failed.");
+    ui.loginPassword.select();
+  } finally {
+    ui.loginSubmit.disabled = false;
+  }
+});
+
+ui.logout.addEventListener("click", () => {
+  api.clearPasswords();
+  state.searchReady = false;
+  state.openSessionId = null;
+  detail.showEmpty();
+  showLogin(currentRoute().view === "session" ? "session" : "backend");
+});
+
+/** The backend password stopped working (changed on the server): ask again. */
+function backendPasswordRejected() {
+  api.clearPasswords();
+  state.searchReady = false;
+  showLogin("backend", "The backend refused the password. Please sign in again.");
+}
+
+// ---- panels (one at a time on a phone) --------------------------------------------------------------------------
+
+function setPanel(name, { focus = false } = {}) {
+  ui.workspace.dataset.panel = name;
+  for (const button of ui.workspace.querySelectorAll(".panel-switcher button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.panel === name));
+  }
+  if (focus && NARROW.matches) $(`panel-${name}`).querySelector(".panel-title")?.focus();
+}
+
+for (const button of ui.workspace.querySelectorAll(".panel-switcher button")) {
+  button.addEventListener("click", () => setPanel(button.dataset.panel, { focus: true }));
+}
+
+// ---- search ----------------------------------------------------------------------------------------------------
+
+async function startSearch() {
+  try {
+    filters.setFields(await api.getMetadataFields());
+  } catch (error) {
+    if (error instanceof api.AuthError) return backendPasswordRejected();
+    filters.showError(`Metadata fields could not be loaded: ${error.message}`);
+  }
+  state.searchReady = true;
+  await runSearch(0);
+}
+
+async function runSearch(offset, { showResults = false } = {}) {
+  const request = ++state.searchRequest;
+  state.offset = offset;
+  results.showLoading();
+  if (showResults) setPanel("results", { focus: true });
+  try {
+    // No limit: the backend's DEFAULT_PAGE_SIZE decides, and paging follows the limit it reports.
+    const page = await api.searchSessions({ ...state.query, offset });
+    if (request !== state.searchRequest) return;
+    results.show(page);
+    results.setSelected(state.openSessionId);
+    ui.resultsCount.textContent = `(${page.total})`;
+  } catch (error) {
+    if (request !== state.searchRequest) return;
+    if (error instanceof api.AuthError) return backendPasswordRejected();
+    results.showError(error instanceof api.BadRequestError ? `Search refused: ${error.message}` : error.message);
+    ui.resultsCount.textContent = "";
+  }
+}
+
+// ---- session detail --------------------------------------------------------------------------------------------
+
+function closeSession() {
+  state.openSessionId = null;
+  state.sessionRequest += 1;
+  results.setSelected(null);
+  detail.showEmpty();
+  if (ui.workspace.dataset.panel === "detail") setPanel("results");
+}
+
+function showSession(sessionId, session) {
+  state.openSessionId = sessionId;
+  detail.show(session);
+  results.setSelected(sessionId);
+  document.title = `${sessionId} · Session Viewer`;
+}
+
+async function openSession(sessionId) {
+  const request = ++state.sessionRequest;
+  state.openSessionId = sessionId;
+  results.setSelected(sessionId);
+  detail.showLoading(sessionId);
+  setPanel("detail", { focus: true });
+  try {
+    const session = await api.getSession(sessionId);
+    if (request !== state.sessionRequest) return;
+    showSession(sessionId, session);
+  } catch (error) {
+    if (request !== state.sessionRequest) return;
+    if (error instanceof api.AuthError) {
+      if (api.getBackendPassword()) return backendPasswordRejected();
+      api.setSessionPassword(sessionId, null);
+      return showLogin("session", "That password is not right for this session.");
+    }
+    detail.showError(error instanceof api.NotFoundError ? `Session “${sessionId}” was not found.` : error.message);
+  }
+}
+
+// ---- health ----------------------------------------------------------------------------------------------------
+
+const HEALTH_TEXT = {
+  ok: "Backend OK",
+  degraded: "Database unavailable",
+  down: "Backend unreachable",
+};
+
+async function checkHealth() {
+  let status = "down";
+  let detailText = "The viewer backend cannot be reached.";
+  try {
+    const health = await api.getHealth();
+    status = health?.status === "ok" ? "ok" : "degraded";
+    detailText = `status: ${health?.status ?? "?"}, database: ${health?.database ?? "?"}`;
+  } catch (error) {
+    if (!(error instanceof api.NetworkError)) detailText = error.message;
+  }
+  ui.health.dataset.status = status;
+  ui.healthText.textContent = HEALTH_TEXT[status];
+  ui.health.title = `Backend health — ${detailText} (checked ${new Date().toLocaleTimeString()})`;
+}
+
+checkHealth();
+setInterval(() => {
+  if (!document.hidden) checkHealth();
+}, HEALTH_INTERVAL_MS);
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) checkHealth();
+});
+
+detail.showEmpty();
+route();

@@ -1,0 +1,290 @@
+// Session detail: facts, metadata, agents and the timeline of messages and feedback.
+
+import { el, formatBytes, jsonText, replaceChildren, timeEl, valueText } from "./dom.js";
+import { renderMarkdown } from "./markdown.js";
+
+const RATING_LABELS = { up: "▲ Positive", down: "▼ Negative" };
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+function factList(entries) {
+  return el(
+    "dl",
+    { class: "facts" },
+    entries.map(([term, value]) => el("div", {}, el("dt", { text: term }), el("dd", {}, value))),
+  );
+}
+
+function metadataSection(metadata) {
+  const entries = metadata && typeof metadata === "object" ? Object.entries(metadata) : [];
+  return el(
+    "details",
+    { class: "section", open: true },
+    el("summary", { text: `Metadata (${entries.length})` }),
+    entries.length
+      ? el(
+          "dl",
+          { class: "kv" },
+          entries.map(([key, value]) =>
+            el(
+              "div",
+              {},
+              el("dt", { text: key }),
+              el("dd", {}, typeof value === "object" && value !== null ? el("pre", { text: jsonText(value) }) : valueText(value)),
+            ),
+          ),
+        )
+      : el("p", { class: "muted", text: "No metadata." }),
+  );
+}
+
+function agentsSection(agents) {
+  const list = Array.isArray(agents) ? agents : [];
+  return el(
+    "details",
+    { class: "section" },
+    el("summary", { text: `Agents (${list.length})` }),
+    el(
+      "ul",
+      { class: "agents" },
+      list.map((agent) =>
+        el(
+          "li",
+          {},
+          el("span", { class: "agent-name", text: agent.agent_id }),
+          el("span", { class: "muted", text: ` · ${agent.model || "model unknown"} · ${plural(agent.message_count || 0, "message")}` }),
+          agent.system_prompt
+            ? el(
+                "details",
+                { class: "system-prompt" },
+                el("summary", { text: "System prompt" }),
+                el("pre", { class: "wrap", text: agent.system_prompt }),
+              )
+            : null,
+        ),
+      ),
+    ),
+  );
+}
+
+function toolResultContent(content) {
+  const items = Array.isArray(content) ? content : [];
+  if (!items.length) return el("p", { class: "muted", text: "(empty result)" });
+  return items.map((item) => {
+    if (item?.kind === "text") return el("pre", { class: "wrap", text: item.text ?? "" });
+    if (item?.kind === "json") return el("pre", { text: jsonText(item.json) });
+    return el("pre", { text: jsonText(item) });
+  });
+}
+
+function renderBlock(block, toolNames) {
+  switch (block?.kind) {
+    case "text":
+      return renderMarkdown(block.markdown);
+    case "tool_use":
+      toolNames.set(block.tool_use_id, block.name);
+      return el(
+        "details",
+        { class: "tool tool-use" },
+        el(
+          "summary",
+          {},
+          el("span", { class: "tool-kind", text: "Tool call" }),
+          el("code", { text: block.name || "?" }),
+          block.tool_use_id ? el("span", { class: "muted tool-id", text: block.tool_use_id }) : null,
+        ),
+        el("pre", { text: jsonText(block.input ?? {}) }),
+      );
+    case "tool_result": {
+      const name = toolNames.get(block.tool_use_id);
+      const status = block.status === "error" ? "error" : "success";
+      return el(
+        "details",
+        { class: ["tool", "tool-result", `status-${status}`] },
+        el(
+          "summary",
+          {},
+          el("span", { class: "tool-kind", text: "Tool result" }),
+          name ? el("code", { text: name }) : null,
+          el("span", { class: `badge badge-${status}`, text: status }),
+          block.tool_use_id ? el("span", { class: "muted tool-id", text: block.tool_use_id }) : null,
+        ),
+        toolResultContent(block.content),
+      );
+    }
+    case "attachment": {
+      const parts = [block.format, formatBytes(block.size_bytes)].filter(Boolean);
+      return el(
+        "span",
+        { class: "attachment", title: block.name || "" },
+        el("span", { class: "attachment-type", text: block.attachment_type || "file" }),
+        block.name ? el("span", { class: "attachment-name", text: block.name }) : null,
+        el("span", { class: "muted", text: parts.join(" · ") }),
+      );
+    }
+    case "reasoning":
+      return el(
+        "details",
+        { class: "tool reasoning" },
+        el("summary", {}, el("span", { class: "tool-kind", text: "Reasoning" })),
+        el("pre", { class: "wrap", text: block.text ?? "" }),
+      );
+    default:
+      return el(
+        "details",
+        { class: "tool other" },
+        el("summary", {}, el("span", { class: "tool-kind", text: `Other content${block?.kind && block.kind !== "other" ? ` (${block.kind})` : ""}` })),
+        el("pre", { text: jsonText(block?.json ?? block) }),
+      );
+  }
+}
+
+function metricsLine(metrics) {
+  if (!metrics) return null;
+  const parts = [];
+  if (metrics.latencyMs !== undefined && metrics.latencyMs !== null) parts.push(`latency ${metrics.latencyMs} ms`);
+  const tokens = [
+    ["in", metrics.inputTokens],
+    ["out", metrics.outputTokens],
+    ["total", metrics.totalTokens],
+  ].filter(([, value]) => value !== undefined && value !== null);
+  if (tokens.length) parts.push(`tokens ${tokens.map(([label, value]) => `${value} ${label}`).join(" / ")}`);
+  if (!parts.length) return null;
+  return el("p", { class: "metrics" }, parts.join(" · "));
+}
+
+function messageItem(entry, toolNames) {
+  const role = entry.role === "assistant" ? "assistant" : entry.role === "user" ? "user" : String(entry.role || "unknown");
+  const blocks = Array.isArray(entry.blocks) ? entry.blocks : [];
+  const onlyToolResults = blocks.length > 0 && blocks.every((block) => block?.kind === "tool_result");
+  return el(
+    "li",
+    {
+      class: ["tl-item", "tl-message", `role-${role === "assistant" || role === "user" ? role : "other"}`, onlyToolResults && "tool-only"],
+      dataset: { type: "message", role, agent: entry.agent_id ?? "", messageId: String(entry.message_id ?? "") },
+    },
+    el(
+      "div",
+      { class: "tl-head" },
+      el("span", { class: "role", text: role }),
+      entry.agent_id !== undefined ? el("span", { class: "agent", text: entry.agent_id }) : null,
+      entry.redacted ? el("span", { class: "badge badge-redacted", text: "redacted" }) : null,
+      el("span", { class: "tl-when" }, timeEl(entry.timestamp), el("span", { class: "muted msg-id", text: `#${entry.message_id}` })),
+    ),
+    el("div", { class: "tl-body" }, blocks.map((block) => renderBlock(block, toolNames))),
+    metricsLine(entry.metrics),
+  );
+}
+
+function feedbackItem(entry) {
+  const rating = entry.rating === "up" || entry.rating === "down" ? entry.rating : "neutral";
+  return el(
+    "li",
+    { class: ["tl-item", "tl-feedback", `feedback-${rating}`], dataset: { type: "feedback", rating } },
+    el(
+      "div",
+      { class: "tl-head" },
+      el("span", { class: "role", text: "feedback" }),
+      el("span", { class: ["rating", `rating-${rating}`], text: RATING_LABELS[rating] || "● Neutral" }),
+      el("span", { class: "tl-when" }, timeEl(entry.timestamp)),
+    ),
+    entry.comment ? el("p", { class: "feedback-comment wrap", text: entry.comment }) : null,
+  );
+}
+
+/** Build the session detail view inside `root`. */
+export function createSessionDetail(root) {
+  function showMessage(text, className = "placeholder") {
+    root.removeAttribute("aria-busy");
+    replaceChildren(root, el("p", { class: className, text }));
+  }
+
+  return {
+    showEmpty() {
+      showMessage("Choose a session to read its conversation.");
+    },
+    showLoading(sessionId) {
+      root.setAttribute("aria-busy", "true");
+      replaceChildren(root, el("p", { class: "placeholder", text: `Loading ${sessionId}…` }));
+    },
+    showError(message) {
+      root.removeAttribute("aria-busy");
+      replaceChildren(root, el("p", { class: "form-error", role: "alert", text: message }));
+    },
+    /** Replace the view with a custom node (e.g. the per-session password form). */
+    showNode(node) {
+      root.removeAttribute("aria-busy");
+      replaceChildren(root, node);
+    },
+    show(session) {
+      root.removeAttribute("aria-busy");
+      const timeline = Array.isArray(session.timeline) ? session.timeline : [];
+      const agents = Array.isArray(session.agents) ? session.agents : [];
+      const counts = session.feedback_counts || {};
+      const toolNames = new Map();
+
+      const items = timeline.map((entry) => (entry?.type === "feedback" ? feedbackItem(entry) : messageItem(entry, toolNames)));
+      const list = el("ol", { class: "timeline", "aria-label": "Timeline" }, items);
+
+      const agentFilter = el(
+        "select",
+        { id: "timeline-agent" },
+        el("option", { value: "", text: "All agents" }),
+        agents.map((agent) => el("option", { value: agent.agent_id, text: agent.agent_id })),
+      );
+      agentFilter.addEventListener("change", () => {
+        for (const item of list.children) {
+          const agent = item.dataset.agent;
+          item.hidden = Boolean(agentFilter.value) && item.dataset.type === "message" && agent !== agentFilter.value;
+        }
+      });
+      const toggle = el("button", { type: "button", class: "secondary", "aria-pressed": "false", text: "Expand tool calls" });
+      toggle.addEventListener("click", () => {
+        const open = toggle.getAttribute("aria-pressed") !== "true";
+        for (const details of list.querySelectorAll("details.tool")) details.open = open;
+        toggle.setAttribute("aria-pressed", String(open));
+        toggle.textContent = open ? "Collapse tool calls" : "Expand tool calls";
+      });
+      const copy = el("button", { type: "button", class: "secondary", text: "Copy link" });
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(window.location.href);
+          copy.textContent = "Link copied";
+        } catch {
+          copy.textContent = "Copy failed";
+        }
+        setTimeout(() => {
+          copy.textContent = "Copy link";
+        }, 2000);
+      });
+
+      const messageCount = timeline.filter((entry) => entry?.type !== "feedback").length;
+      replaceChildren(
+        root,
+        el(
+          "header",
+          { class: "session-head" },
+          el("div", { class: "session-title" }, el("h3", { class: "session-id", text: session.session_id }), copy),
+          factList([
+            ["Created", timeEl(session.created_at)],
+            ["Updated", timeEl(session.updated_at)],
+            ["Messages", String(messageCount)],
+            ["Feedback", `▲ ${counts.up || 0} · ▼ ${counts.down || 0} · ● ${counts.neutral || 0}`],
+          ]),
+          metadataSection(session.metadata),
+          agentsSection(agents),
+        ),
+        el(
+          "div",
+          { class: "timeline-tools" },
+          agents.length > 1 ? el("label", { class: "inline", for: agentFilter.id, text: "Agent" }) : null,
+          agents.length > 1 ? agentFilter : null,
+          list.querySelector("details.tool") ? toggle : null,
+        ),
+        timeline.length ? list : el("p", { class: "placeholder", text: "This session has no messages yet." }),
+      );
+    },
+  };
+}

@@ -1,0 +1,121 @@
+// Results list: one page of matching sessions, the total, and previous/next paging.
+
+import { el, replaceChildren, timeEl, valueText } from "./dom.js";
+
+export function sessionHref(sessionId) {
+  return `#/sessions/${encodeURIComponent(sessionId)}`;
+}
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+function metadataChips(metadata) {
+  if (!metadata || typeof metadata !== "object") return null;
+  const entries = Object.entries(metadata).slice(0, 4);
+  if (!entries.length) return null;
+  return el(
+    "span",
+    { class: "chips" },
+    entries.map(([key, value]) => el("span", { class: "chip" }, el("span", { class: "chip-key", text: key }), valueText(value))),
+  );
+}
+
+function feedbackSummary(counts) {
+  if (!counts) return null;
+  const up = counts.up || 0;
+  const down = counts.down || 0;
+  const neutral = counts.neutral || 0;
+  if (!up && !down && !neutral) return null;
+  return el(
+    "span",
+    { class: "feedback-counts", "aria-label": `Feedback: ${up} up, ${down} down, ${neutral} neutral` },
+    up ? el("span", { class: "rating rating-up", text: `▲ ${up}` }) : null,
+    down ? el("span", { class: "rating rating-down", text: `▼ ${down}` }) : null,
+    neutral ? el("span", { class: "rating rating-neutral", text: `● ${neutral}` }) : null,
+  );
+}
+
+/**
+ * Build the results list inside `root`. onPage(offset) asks for another page.
+ */
+export function createResultsList(root, { onPage }) {
+  let selectedId = null;
+  let page = null;
+
+  const summary = el("p", { class: "summary", role: "status", "aria-live": "polite", text: "" });
+  const list = el("ol", { class: "results-list", "aria-label": "Matching sessions" });
+  const previous = el("button", { type: "button", class: "secondary", text: "← Previous" });
+  const next = el("button", { type: "button", class: "secondary", text: "Next →" });
+  const position = el("span", { class: "pager-position" });
+  const pager = el("nav", { class: "pager", "aria-label": "Result pages", hidden: true }, previous, position, next);
+  replaceChildren(root, summary, list, pager);
+
+  previous.addEventListener("click", () => page && onPage(Math.max(0, page.offset - page.limit)));
+  next.addEventListener("click", () => page && onPage(page.offset + page.limit));
+
+  function item(session) {
+    const agents = Array.isArray(session.agent_ids) ? session.agent_ids : [];
+    const link = el(
+      "a",
+      {
+        class: "result",
+        href: sessionHref(session.session_id),
+        "aria-current": session.session_id === selectedId ? "true" : null,
+        dataset: { sessionId: session.session_id },
+      },
+      el("span", { class: "result-id", text: session.session_id }),
+      el(
+        "span",
+        { class: "result-line" },
+        timeEl(session.created_at),
+        el("span", { text: plural(session.message_count || 0, "message") }),
+        agents.length ? el("span", { class: "result-agents", text: agents.join(", ") }) : null,
+      ),
+      el("span", { class: "result-line" }, metadataChips(session.metadata), feedbackSummary(session.feedback_counts)),
+    );
+    return el("li", {}, link);
+  }
+
+  return {
+    showLoading() {
+      root.setAttribute("aria-busy", "true");
+      summary.textContent = "Searching…";
+    },
+    /** Show one page: {total, limit, offset, sessions}. */
+    show(result) {
+      root.removeAttribute("aria-busy");
+      page = {
+        total: Number(result?.total) || 0,
+        limit: Number(result?.limit) || 20,
+        offset: Number(result?.offset) || 0,
+      };
+      const sessions = Array.isArray(result?.sessions) ? result.sessions : [];
+      summary.textContent = page.total === 0 ? "No sessions match." : `${plural(page.total, "session")} found`;
+      replaceChildren(list, sessions.map(item));
+      const first = sessions.length ? page.offset + 1 : 0;
+      const last = page.offset + sessions.length;
+      position.textContent = first === last ? `${last} of ${page.total}` : `${first}–${last} of ${page.total}`;
+      previous.disabled = page.offset <= 0;
+      next.disabled = page.offset + sessions.length >= page.total;
+      pager.hidden = page.total <= sessions.length && page.offset === 0;
+    },
+    showError(message) {
+      root.removeAttribute("aria-busy");
+      summary.textContent = message;
+      replaceChildren(list);
+      pager.hidden = true;
+    },
+    /** Highlight the open session. */
+    setSelected(sessionId) {
+      selectedId = sessionId;
+      for (const link of list.querySelectorAll("a.result")) {
+        if (link.dataset.sessionId === sessionId) link.setAttribute("aria-current", "true");
+        else link.removeAttribute("aria-current");
+      }
+    },
+    get total() {
+      return page ? page.total : null;
+    },
+  };
+}

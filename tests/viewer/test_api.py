@@ -1,0 +1,674 @@
+"""Session Viewer API tests against the wire-protocol server, over sessions written by the real library.
+
+Sessions are written by ``MongoDBSessionManager`` with real strands agents (scripted model, a tool, two agents,
+an image, feedback, metadata, a redaction); each test starts the app with its own settings.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
+from strands import Agent, tool
+
+from mongodb_session_manager import MongoDBSessionManager
+from scripted_model import ScriptedModel
+from session_viewer.backend import Settings, create_app
+
+COLLECTION = "sessions"
+BACKEND_PASSWORD = "correct-horse-battery-staple"
+ALLOWED_ORIGIN = "https://viewer.example"
+XSS_TEXT = "<img src=x onerror=alert(1)>"
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+INDEXED_FIELDS = ["status", "priority", "vip"]
+AUTH = {"Authorization": f"Bearer {BACKEND_PASSWORD}"}
+
+
+@tool
+def calculator(expression: str) -> str:
+    """Evaluate a product such as ``6*7``."""
+    left, right = expression.split("*")
+    return str(int(left) * int(right))
+
+
+@pytest.fixture
+def sync_client(mongo_uri: str) -> Iterator[MongoClient]:
+    """A plain client for seeding and inspecting data (no command listener)."""
+    with MongoClient(mongo_uri, tz_aware=True) as client:
+        yield client
+
+
+def _manager(client: MongoClient, database_name: str, session_id: str) -> MongoDBSessionManager:
+    return MongoDBSessionManager(
+        session_id,
+        client=client,
+        database_name=database_name,
+        collection_name=COLLECTION,
+        metadata_fields=INDEXED_FIELDS,
+    )
+
+
+@pytest.fixture
+def seeded(sync_client: MongoClient, database_name: str) -> dict[str, Any]:
+    """Sessions written by real agents: two agents with a tool, an image, feedback, metadata, a redaction.
+
+    Returns the viewer password of each session and the texts the tests look for.
+    """
+    manager = _manager(sync_client, database_name, "support-1")
+    support = Agent(
+        agent_id="support",
+        model=ScriptedModel(
+            [
+                {"tool": "calculator", "input": {"expression": "6*7"}, "id": "t1"},
+                "It is **42**.",
+                "Plain answer",
+                "my secret answer",
+            ]
+        ),
+        tools=[calculator],
+        system_prompt="You help customers.",
+        session_manager=manager,
+        callback_handler=None,
+    )
+    planner = Agent(
+        agent_id="planner.v2",
+        model=ScriptedModel([f"Plan: {XSS_TEXT}"]),
+        system_prompt="You plan.",
+        session_manager=manager,
+        callback_handler=None,
+    )
+    support("What is 6*7?")
+    planner([{"text": "Look at this"}, {"image": {"format": "png", "source": {"bytes": PNG_BYTES}}}])
+    support(XSS_TEXT)
+    manager.add_feedback({"rating": "up", "comment": "great"})
+    support("tell me a secret")
+    manager.redact_latest_message({"role": "assistant", "content": [{"text": "[redacted by policy]"}]}, support)
+    manager.update_metadata({"status": "open", "priority": 2, "vip": True, "customer": "alice"})
+
+    other = _manager(sync_client, database_name, "support-2")
+    Agent(agent_id="support", model=ScriptedModel(["Hello"]), session_manager=other, callback_handler=None)("Hi")
+    other.add_feedback({"rating": "down", "comment": "slow"})
+    other.add_feedback({"rating": None, "comment": "meh"})
+    other.update_metadata({"status": "closed", "priority": 1, "vip": False})
+
+    literal = _manager(sync_client, database_name, "weird.*id")
+    _manager(sync_client, database_name, "weirdXYid")
+    return {
+        "support-1": manager.get_session_viewer_password(),
+        "support-2": other.get_session_viewer_password(),
+        "weird.*id": literal.get_session_viewer_password(),
+    }
+
+
+def make_settings(mongo_uri: str, database_name: str, **overrides: Any) -> Settings:
+    """Settings for a test app (no ``.env`` file is read)."""
+    values: dict[str, Any] = {
+        "mongodb_uri": mongo_uri,
+        "database_name": database_name,
+        "collection_name": COLLECTION,
+        "backend_password": BACKEND_PASSWORD,
+        "allowed_origins_str": ALLOWED_ORIGIN,
+        "enum_fields_str": "status,metadata.vip",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def app_client(mongo_uri: str, database_name: str) -> Callable[..., Any]:
+    """Factory: a started app (lifespan run) for the test database, as a ``TestClient`` context manager."""
+
+    @contextmanager
+    def start(client_options: dict[str, Any] | None = None, **overrides: Any) -> Iterator[TestClient]:
+        app = create_app(make_settings(mongo_uri, database_name, **overrides), client_options=client_options)
+        with TestClient(app) as client:
+            yield client
+
+    return start
+
+
+@pytest.fixture
+def api(app_client: Callable[..., Any], seeded: dict[str, Any]) -> Iterator[TestClient]:
+    """A started app over the seeded sessions."""
+    with app_client() as client:
+        yield client
+
+
+def search(api: TestClient, headers: dict[str, str] | None = None, **params: Any) -> Any:
+    """GET the search endpoint with the backend password (unless other headers are given)."""
+    return api.get("/api/v1/sessions/search", params=params, headers=AUTH if headers is None else headers)
+
+
+def ids(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [session["session_id"] for session in response.json()["sessions"]]
+
+
+# ----------------------------------------------------------------------------- health and static files
+
+
+def test_health_answers_without_authentication(api: TestClient) -> None:
+    response = api.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_reports_an_unreachable_database_as_degraded(app_client: Callable[..., Any]) -> None:
+    with app_client(mongodb_uri="mongodb://127.0.0.1:9/", server_selection_timeout_ms=200) as client:
+        assert client.get("/health").json() == {"status": "degraded", "database": "unavailable"}
+        response = client.get("/api/v1/sessions/search", headers=AUTH)
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database unavailable"}
+
+
+def test_responses_carry_a_strict_content_security_policy(api: TestClient) -> None:
+    headers = api.get("/health").headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert search(api).headers["cache-control"] == "no-store"
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def test_search_lists_sessions_newest_first_with_counts_computed_by_mongodb(api: TestClient) -> None:
+    response = search(api)
+    body = response.json()
+    assert body["total"] == 4
+    assert (body["limit"], body["offset"]) == (20, 0)
+    assert ids(response) == ["weirdXYid", "weird.*id", "support-2", "support-1"]
+    first = body["sessions"][3]
+    assert first["metadata"] == {"status": "open", "priority": 2, "vip": True, "customer": "alice"}
+    assert first["agent_ids"] == ["support", "planner.v2"]
+    assert first["message_count"] == 10
+    assert first["feedback_counts"] == {"up": 1, "down": 0, "neutral": 0}
+    assert first["created_at"].endswith("+00:00") and first["updated_at"] >= first["created_at"]
+    assert body["sessions"][2]["feedback_counts"] == {"up": 0, "down": 1, "neutral": 1}
+
+
+def test_search_filters_metadata_with_and_logic(api: TestClient) -> None:
+    assert ids(search(api, filters='{"status": "open"}')) == ["support-1"]
+    assert ids(search(api, filters='{"vip": false}')) == ["support-2"]
+    assert ids(search(api, filters='{"status": "open", "priority": 2}')) == ["support-1"]
+    assert ids(search(api, filters='{"status": "open", "priority": 1}')) == []
+    assert search(api, filters='{"status": "closed"}').json()["total"] == 1
+
+
+def test_search_session_id_is_a_literal_partial_match(api: TestClient) -> None:
+    assert ids(search(api, session_id=".*")) == ["weird.*id"]
+    assert ids(search(api, session_id="PORT-")) == ["support-2", "support-1"]
+    assert ids(search(api, session_id="(")) == []
+    assert search(api, session_id=".*").json()["total"] == 1
+
+
+def test_search_by_creation_date_range(api: TestClient, sync_client: MongoClient, database_name: str) -> None:
+    created = sync_client[database_name][COLLECTION].find_one({"_id": "support-2"})["created_at"]
+    exact = created.isoformat()
+    assert ids(search(api, created_at_start=exact, created_at_end=exact)) == ["support-2"]
+    assert "support-1" not in ids(search(api, created_at_start=exact))
+    assert ids(search(api, created_at_end=exact)) == ["support-2", "support-1"]
+    today = created.date().isoformat()
+    assert len(ids(search(api, created_at_start=today, created_at_end=today))) == 4  # a date means the whole day
+    assert ids(search(api, created_at_end="2001-01-01T00:00:00Z")) == []
+
+
+def test_search_refuses_bad_dates(api: TestClient) -> None:
+    for params in ({"created_at_start": "yesterday"}, {"created_at_end": "2024-13-01"}):
+        response = search(api, **params)
+        assert response.status_code == 400
+        assert "ISO 8601" in response.json()["detail"]
+
+
+def test_search_pages_with_limit_and_offset(api: TestClient) -> None:
+    assert ids(search(api, limit=2)) == ["weirdXYid", "weird.*id"]
+    page = search(api, limit=2, offset=2).json()
+    assert [s["session_id"] for s in page["sessions"]] == ["support-2", "support-1"]
+    assert (page["total"], page["limit"], page["offset"]) == (4, 2, 2)
+    assert ids(search(api, offset=10)) == []
+
+
+def test_search_refuses_a_page_size_above_the_maximum(app_client: Callable[..., Any], seeded: dict) -> None:
+    with app_client(max_page_size=3, default_page_size=2) as api:
+        assert search(api).json()["limit"] == 2
+        assert len(ids(search(api, limit=3))) == 3
+        too_big = search(api, limit=4)
+        assert too_big.status_code == 422
+        assert "at most 3" in too_big.json()["detail"]
+        assert search(api, limit=0).status_code == 422
+        assert search(api, offset=-1).status_code == 422
+
+
+# ----------------------------------------------------------------------------- filter safety
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        '{"status": {"$ne": null}}',
+        '{"status": {"$where": "sleep(1000)"}}',
+        '{"status": {"$regex": ".*"}}',
+        '{"status": ["open"]}',
+        '{"status": null}',
+        '{"priority": NaN}',
+    ],
+)
+def test_filter_values_must_be_literals(api: TestClient, filters: str) -> None:
+    response = search(api, filters=filters)
+    assert response.status_code == 400
+    assert "operators are not allowed" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("filters", ['{"$where": "sleep(1000)"}', '{"customer": "alice"}', '{"session_id": "x"}'])
+def test_only_indexed_metadata_fields_are_filterable(api: TestClient, filters: str) -> None:
+    response = search(api, filters=filters)
+    assert response.status_code == 400
+    assert "not a filterable (indexed) metadata field" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("filters", ["not json", "[1, 2]", '"open"'])
+def test_filters_must_be_a_json_object(api: TestClient, filters: str) -> None:
+    response = search(api, filters=filters)
+    assert response.status_code == 400
+    assert "JSON object" in response.json()["detail"]
+
+
+def test_a_newly_indexed_field_becomes_filterable_at_once(
+    api: TestClient, sync_client: MongoClient, database_name: str
+) -> None:
+    assert search(api, filters='{"customer": "alice"}').status_code == 400
+    sync_client[database_name][COLLECTION].create_index("metadata.customer")
+    assert ids(search(api, filters='{"customer": "alice"}')) == ["support-1"]
+
+
+# ----------------------------------------------------------------------------- metadata fields
+
+
+def test_metadata_fields_lists_indexed_fields_with_types_and_enum_values(api: TestClient) -> None:
+    response = api.get("/api/v1/metadata-fields", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {
+        "fields": [
+            {"field": "priority", "path": "metadata.priority", "type": "number", "values": None},
+            {"field": "status", "path": "metadata.status", "type": "enum", "values": ["closed", "open"]},
+            {"field": "vip", "path": "metadata.vip", "type": "enum", "values": [False, True]},
+        ]
+    }
+
+
+def test_an_enum_field_with_too_many_values_is_described_by_type(app_client: Callable[..., Any], seeded: dict) -> None:
+    with app_client(enum_max_values=1) as api:
+        fields = {f["field"]: f for f in api.get("/api/v1/metadata-fields", headers=AUTH).json()["fields"]}
+    assert fields["status"] == {"field": "status", "path": "metadata.status", "type": "string", "values": None}
+    assert fields["vip"]["type"] == "boolean"
+
+
+# ----------------------------------------------------------------------------- one session: the timeline
+
+
+def test_timeline_merges_agents_and_feedback_in_time_order(api: TestClient) -> None:
+    response = api.get("/api/v1/sessions/support-1", headers=AUTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["session_id"] == "support-1"
+    assert body["metadata"]["status"] == "open"
+    assert body["feedback_counts"] == {"up": 1, "down": 0, "neutral": 0}
+    assert body["agents"] == [
+        {"agent_id": "support", "model": "scripted-model", "system_prompt": "You help customers.", "message_count": 8},
+        {"agent_id": "planner.v2", "model": "scripted-model", "system_prompt": "You plan.", "message_count": 2},
+    ]
+    order = [
+        (item["type"], item.get("agent_id"), item.get("message_id"), item.get("role")) for item in body["timeline"]
+    ]
+    assert order == [
+        ("message", "support", 0, "user"),
+        ("message", "support", 1, "assistant"),
+        ("message", "support", 2, "user"),
+        ("message", "support", 3, "assistant"),
+        ("message", "planner.v2", 0, "user"),
+        ("message", "planner.v2", 1, "assistant"),
+        ("message", "support", 4, "user"),
+        ("message", "support", 5, "assistant"),
+        ("feedback", None, None, None),
+        ("message", "support", 6, "user"),
+        ("message", "support", 7, "assistant"),
+    ]
+    timestamps = [item["timestamp"] for item in body["timeline"]]
+    assert timestamps == sorted(timestamps)
+    assert body["timeline"][8] == {
+        "type": "feedback",
+        "timestamp": timestamps[8],
+        "rating": "up",
+        "comment": "great",
+    }
+
+
+def test_timeline_shows_tool_calls_and_results_as_such(api: TestClient) -> None:
+    timeline = api.get("/api/v1/sessions/support-1", headers=AUTH).json()["timeline"]
+    assert timeline[1]["blocks"] == [
+        {"kind": "tool_use", "name": "calculator", "tool_use_id": "t1", "input": {"expression": "6*7"}}
+    ]
+    assert timeline[2]["blocks"] == [
+        {"kind": "tool_result", "tool_use_id": "t1", "status": "success", "content": [{"kind": "text", "text": "42"}]}
+    ]
+    answer = timeline[3]["blocks"][0]["markdown"]
+    assert answer["children"][0]["children"][1] == {
+        "type": "strong",
+        "children": [{"type": "text", "text": "42", "children": []}],
+    }
+
+
+def test_timeline_reports_metrics_on_assistant_messages(api: TestClient) -> None:
+    timeline = api.get("/api/v1/sessions/support-1", headers=AUTH).json()["timeline"]
+    metrics = timeline[3]["metrics"]
+    assert set(metrics) == {"latencyMs", "inputTokens", "outputTokens", "totalTokens"}
+    assert metrics["latencyMs"] >= 1
+    assert metrics["totalTokens"] == metrics["inputTokens"] + metrics["outputTokens"] > 0
+    assert timeline[0]["metrics"] is None
+
+
+def test_attachments_are_described_never_shipped(api: TestClient) -> None:
+    response = api.get("/api/v1/sessions/support-1", headers=AUTH)
+    image_message = response.json()["timeline"][4]
+    assert image_message["blocks"][1] == {
+        "kind": "attachment",
+        "attachment_type": "image",
+        "format": "png",
+        "name": None,
+        "size_bytes": len(PNG_BYTES),
+    }
+    assert "iVBORw0KGgo" not in response.text  # the base64 form of the PNG signature
+    assert len(response.content) < len(PNG_BYTES)
+
+
+def test_stored_html_comes_back_as_literal_text(api: TestClient) -> None:
+    timeline = api.get("/api/v1/sessions/support-1", headers=AUTH).json()["timeline"]
+    user_text = timeline[6]["blocks"][0]["markdown"]
+    assert user_text == {
+        "type": "document",
+        "children": [{"type": "paragraph", "children": [{"type": "text", "text": XSS_TEXT, "children": []}]}],
+    }
+    planner_text = timeline[5]["blocks"][0]["markdown"]["children"][0]["children"]
+    assert planner_text == [{"type": "text", "text": f"Plan: {XSS_TEXT}", "children": []}]
+
+
+def test_a_redacted_message_shows_the_redaction_not_the_original(api: TestClient) -> None:
+    response = api.get("/api/v1/sessions/support-1", headers=AUTH)
+    redacted = response.json()["timeline"][10]
+    assert redacted["redacted"] is True
+    assert redacted["blocks"][0]["markdown"]["children"][0]["children"][0]["text"] == "[redacted by policy]"
+    assert "my secret answer" not in response.text
+    assert response.json()["timeline"][9]["redacted"] is False
+
+
+def test_session_detail_never_ships_agent_state_or_passwords(api: TestClient, seeded: dict) -> None:
+    response = api.get("/api/v1/sessions/support-1", headers=AUTH)
+    assert seeded["support-1"] not in response.text
+    assert "conversation_manager_state" not in response.text
+
+
+def test_a_missing_session_is_404_with_the_backend_password(api: TestClient) -> None:
+    response = api.get("/api/v1/sessions/nope", headers=AUTH)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "session not found"}
+
+
+def test_session_ids_with_dots_and_stars_are_addressable(api: TestClient) -> None:
+    assert api.get("/api/v1/sessions/weird.*id", headers=AUTH).json()["timeline"] == []
+
+
+# ----------------------------------------------------------------------------- authentication
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-password-wrong-password"},
+        {"Authorization": f"Basic {BACKEND_PASSWORD}"},
+        {"Authorization": f"Bearer {BACKEND_PASSWORD}x"},
+        {"Authorization": "Bearer "},
+    ],
+)
+def test_api_routes_need_the_backend_password(api: TestClient, headers: dict[str, str]) -> None:
+    for path in ("/api/v1/sessions/search", "/api/v1/metadata-fields", "/api/v1/sessions/support-1"):
+        response = api.get(path, headers=headers)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "detail" in response.json()
+
+
+def test_the_backend_password_opens_every_route(api: TestClient) -> None:
+    for path in ("/api/v1/sessions/search", "/api/v1/metadata-fields", "/api/v1/sessions/support-2"):
+        assert api.get(path, headers=AUTH).status_code == 200, path
+
+
+def test_a_session_password_opens_only_its_own_session(api: TestClient, seeded: dict) -> None:
+    own = {"X-Session-Password": seeded["support-1"]}
+    assert api.get("/api/v1/sessions/support-1", headers=own).status_code == 200
+    assert api.get("/api/v1/sessions/support-2", headers=own).status_code == 401
+    assert api.get("/api/v1/sessions/nope", headers=own).status_code == 401  # existence is not revealed
+    assert search(api, headers=own).status_code == 401
+    assert api.get("/api/v1/metadata-fields", headers=own).status_code == 401
+    wrong = {"X-Session-Password": seeded["support-1"][:-1] + "?"}
+    assert api.get("/api/v1/sessions/support-1", headers=wrong).status_code == 401
+    assert api.get("/api/v1/sessions/support-1", headers={"X-Session-Password": ""}).status_code == 401
+
+
+def test_passwords_are_compared_in_constant_time(
+    api: TestClient, seeded: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+
+    from session_viewer.backend import security
+
+    compared: list[tuple[Any, Any]] = []
+    compare_digest = secrets.compare_digest
+
+    def spy(left: Any, right: Any) -> bool:
+        compared.append((left, right))
+        return compare_digest(left, right)
+
+    monkeypatch.setattr(security.secrets, "compare_digest", spy)
+    assert search(api).status_code == 200
+    assert compared[-1] == (BACKEND_PASSWORD.encode(), BACKEND_PASSWORD.encode())
+    password = seeded["support-2"]
+    assert api.get("/api/v1/sessions/support-2", headers={"X-Session-Password": password}).status_code == 200
+    assert compared[-1] == (password.encode(), password.encode())
+    assert all(isinstance(left, bytes) and isinstance(right, bytes) for left, right in compared)
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def test_a_short_backend_password_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(_env_file=None, backend_password="short")
+    monkeypatch.setenv("BACKEND_PASSWORD", "fifteen-chars!!")
+    with pytest.raises(ValidationError, match="BACKEND_PASSWORD must be at least 16 characters"):
+        Settings(_env_file=None)
+
+
+def test_without_a_backend_password_there_is_no_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BACKEND_PASSWORD", raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.backend_password is None
+    with pytest.raises(ValueError, match="BACKEND_PASSWORD is not set"):
+        create_app(settings)
+    resolved, generated = settings.resolve_password()
+    assert generated is not None and len(generated) >= 32
+    assert resolved.backend_password.get_secret_value() == generated
+    assert settings.resolve_password()[1] != generated
+    configured = Settings(_env_file=None, backend_password=BACKEND_PASSWORD)
+    assert configured.resolve_password() == (configured, None)
+
+
+def test_a_generated_password_opens_the_api(mongo_uri: str, database_name: str, seeded: dict) -> None:
+    settings, generated = make_settings(mongo_uri, database_name, backend_password=None).resolve_password()
+    with TestClient(create_app(settings)) as api:
+        assert search(api, headers={"Authorization": f"Bearer {generated}"}).status_code == 200
+        assert search(api).status_code == 401
+
+
+def test_env_example_documents_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    import session_viewer.backend
+
+    example = Path(session_viewer.backend.__file__).parent / ".env.example"
+    documented = example.read_text()
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in documented, name
+    monkeypatch.delenv("BACKEND_PASSWORD", raising=False)
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    settings = Settings(_env_file=example)
+    assert (settings.backend_password, settings.mongodb_uri, settings.allowed_origins) == (None, None, [])
+    assert (settings.database_name, settings.collection_name) == ("database_name", "collection_name")
+
+
+def test_cli_prints_a_generated_password_once(
+    mongo_uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    import uvicorn
+
+    from session_viewer.backend import cli
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append((app, kwargs)))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BACKEND_PASSWORD", raising=False)
+    monkeypatch.setenv("MONGODB_URI", mongo_uri.replace("mongodb://", "mongodb://user:pw@"))
+    assert cli.main(["--port", "9999"]) == 0
+    err = capsys.readouterr().err
+    password = served[0][0].state.settings.backend_password.get_secret_value()
+    assert err.count(password) == 1
+    assert "user:pw" not in err and "using MongoDB at mongodb://" in err
+    assert served[0][1]["port"] == 9999
+
+
+def test_cli_refuses_a_short_password(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from session_viewer.backend import cli
+
+    monkeypatch.setenv("BACKEND_PASSWORD", "short")
+    assert cli.main([]) == 2
+    assert "BACKEND_PASSWORD" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- CORS and request size
+
+
+def test_cors_allows_only_configured_origins(api: TestClient) -> None:
+    allowed = search(api, headers={**AUTH, "Origin": ALLOWED_ORIGIN})
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "access-control-allow-credentials" not in allowed.headers
+    other = search(api, headers={**AUTH, "Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    preflight_headers = {
+        "Origin": ALLOWED_ORIGIN,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization, x-session-password",
+    }
+    preflight = api.options("/api/v1/sessions/search", headers=preflight_headers)
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    refused = api.options("/api/v1/sessions/search", headers={**preflight_headers, "Origin": "https://evil.example"})
+    assert refused.status_code == 400
+
+
+@pytest.mark.parametrize("origins", ["*", "https://viewer.example, *"])
+def test_a_wildcard_origin_is_refused(origins: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'\\*' is not allowed"):
+        Settings(_env_file=None, backend_password=BACKEND_PASSWORD, allowed_origins_str=origins)
+
+
+def test_oversized_requests_are_refused(app_client: Callable[..., Any], seeded: dict) -> None:
+    with app_client(max_request_bytes=1024) as api:
+        assert search(api, session_id="x" * 900).status_code == 200
+        long_url = search(api, session_id="x" * 1100)
+        assert long_url.status_code == 414
+        assert long_url.json() == {"detail": "request URL too long"}
+        assert api.get("/api/v1/sessions/" + "y" * 1100, headers=AUTH).status_code == 414
+        body = api.request("GET", "/api/v1/sessions/search", headers=AUTH, content=b"z" * 2048)
+        assert body.status_code == 413
+        assert body.json() == {"detail": "request body too large"}
+
+
+# ----------------------------------------------------------------------------- 10,000 sessions
+
+
+BULK_SESSIONS = 10_000
+BULK_MESSAGE_TEXT = "lorem ipsum " * 250  # 3,000 bytes per stored message
+PAGE_REPLY_LIMIT = 20 * 500  # a summary is about 230 bytes; one page of messages would be 60,000
+
+
+@pytest.fixture
+def bulk_sessions(sync_client: MongoClient, database_name: str) -> None:
+    """10,000 session documents built by the library, each with one agent and a 3 KB message."""
+    from strands.types.session import Session, SessionType
+
+    from mongodb_session_manager import MongoDBSessionRepository
+    from mongodb_session_manager.documents import session_document
+
+    MongoDBSessionRepository(
+        client=sync_client, database_name=database_name, collection_name=COLLECTION, metadata_fields=["tier"]
+    )
+    collection = sync_client[database_name][COLLECTION]
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    batch = []
+    for number in range(BULK_SESSIONS):
+        document = session_document(Session(session_id=f"bulk-{number:05d}", session_type=SessionType.AGENT))
+        document["created_at"] = document["updated_at"] = base + timedelta(seconds=number)
+        document["metadata"] = {"tier": "gold" if number % 2 else "silver"}
+        document["agents"] = {
+            "agent": {
+                "agent_data": {"agent_id": "agent"},
+                "messages": [
+                    {
+                        "message_id": 0,
+                        "message": {"role": "user", "content": [{"text": BULK_MESSAGE_TEXT}]},
+                        "created_at": document["session_data"]["created_at"],
+                    }
+                ],
+            }
+        }
+        document["feedbacks"] = [{"rating": "up", "created_at": base}] if number % 3 == 0 else []
+        batch.append(document)
+        if len(batch) == 1_000:
+            collection.insert_many(batch)
+            batch = []
+
+
+def test_paging_10000_sessions_costs_two_commands_and_ships_no_messages(
+    app_client: Callable[..., Any], bulk_sessions: None, command_log: Any
+) -> None:
+    with app_client(client_options={"event_listeners": [command_log]}) as api:
+        assert search(api, filters='{"tier": "gold"}').status_code == 200  # reads the index list once
+        command_log.clear()
+
+        first = search(api, limit=20).json()
+        assert len(command_log.commands) <= 2, command_log.commands
+        assert command_log.reply_bytes < PAGE_REPLY_LIMIT
+        assert first["total"] == BULK_SESSIONS
+        assert [s["session_id"] for s in first["sessions"]] == [f"bulk-{n:05d}" for n in range(9999, 9979, -1)]
+        assert first["sessions"][0]["message_count"] == 1
+        assert first["sessions"][0]["feedback_counts"] == {"up": 1, "down": 0, "neutral": 0}
+
+        command_log.clear()
+        last = search(api, limit=20, offset=9_980).json()
+        assert len(command_log.commands) <= 2, command_log.commands
+        assert command_log.reply_bytes < PAGE_REPLY_LIMIT
+        assert last["total"] == BULK_SESSIONS
+        assert [s["session_id"] for s in last["sessions"]] == [f"bulk-{n:05d}" for n in range(19, -1, -1)]
+
+        command_log.clear()
+        gold = search(api, limit=100, offset=4_900, filters='{"tier": "gold"}', session_id="bulk-0").json()
+        assert len(command_log.commands) <= 2, command_log.commands
+        assert gold["total"] == 5_000
+        assert [s["session_id"] for s in gold["sessions"]][-1] == "bulk-00001"
+        assert len(gold["sessions"]) == 100
