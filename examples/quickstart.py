@@ -2,7 +2,7 @@
 
 Run it with ``uv run python examples/quickstart.py``. With no ``MONGODB_URI`` it uses the embedded
 development MongoDB server (data under ``./.mongodb-session-manager/``); with no model credentials it
-uses the offline demo model (see ``examples/demo_model.py``).
+uses the offline demo model (``mongodb_session_manager.demo_model``).
 
 1. This process talks to an agent (one tool call included) and stores some agent state.
 2. It then starts a NEW Python process that opens the same session id and agent id: the history and
@@ -15,8 +15,8 @@ import uuid
 
 from strands import Agent, tool
 
-from demo_model import create_model, describe_model
 from mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
+from mongodb_session_manager.demo_model import create_model, describe_model
 
 DATABASE = "quickstart"
 COLLECTION = "agent_sessions"

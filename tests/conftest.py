@@ -5,17 +5,12 @@ the MongoDB named by ``MONGODB_URI`` when it is set.
 """
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import mongomock
 import pytest
 from pymongo import MongoClient, monitoring
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "examples"))
 
 _MONITORING_COMMANDS = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "getLastError"}
 

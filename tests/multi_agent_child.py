@@ -23,7 +23,7 @@ from strands.multiagent import GraphBuilder, Swarm
 from strands.types.tools import ToolContext
 
 from mongodb_session_manager import MongoDBSessionManager
-from scripted_model import ScriptedModel
+from mongodb_session_manager.testing import ScriptedModel
 
 GRAPH_ID = "orders.graph"
 SWARM_ID = "research.swarm"

@@ -9,7 +9,7 @@ from strands import Agent, tool
 from strands.agent.conversation_manager import SlidingWindowConversationManager
 
 from mongodb_session_manager import MongoDBSessionManager
-from scripted_model import ScriptedModel
+from mongodb_session_manager.testing import ScriptedModel
 
 
 @tool
@@ -85,8 +85,7 @@ def test_tool_conversation_resumes_in_a_new_process(mongo_uri, database_name):
     script = textwrap.dedent(
         """
         import sys
-        sys.path.insert(0, "tests")
-        from scripted_model import ScriptedModel
+        from mongodb_session_manager.testing import ScriptedModel
         from strands import Agent, tool
         from mongodb_session_manager import MongoDBSessionManager
 

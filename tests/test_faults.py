@@ -37,7 +37,7 @@ from mongodb_session_manager import (
     SessionDataError,
     StorageUnavailableError,
 )
-from scripted_model import ScriptedModel
+from mongodb_session_manager.testing import ScriptedModel
 
 COLLECTION = "sessions"
 SESSION = "fault-session"

@@ -7,7 +7,7 @@ from pymongo import MongoClient
 from strands import Agent, tool
 
 from mongodb_session_manager import InvalidMetadataKeyError, MongoDBSessionManager
-from scripted_model import ScriptedModel
+from mongodb_session_manager.testing import ScriptedModel
 
 
 @tool

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import operator
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -15,24 +11,8 @@ from strands import Agent, tool
 from strands.agent import AgentResult
 from strands.types.tools import ToolResult, ToolUse
 
-from scripted_model import ScriptedModel, ScriptExhaustedError
-
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-
-
-def _load_demo_model() -> ModuleType:
-    """Import ``examples/demo_model.py`` (the examples folder is not a package)."""
-    if "demo_model" in sys.modules:
-        return sys.modules["demo_model"]
-    spec = importlib.util.spec_from_file_location("demo_model", EXAMPLES_DIR / "demo_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["demo_model"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-demo_model = _load_demo_model()
+from mongodb_session_manager import demo_model
+from mongodb_session_manager.testing import ScriptedModel, ScriptExhaustedError
 
 _OPERATORS: dict[type, Any] = {
     ast.Add: operator.add,

@@ -22,7 +22,7 @@ from strands import Agent
 from strands.multiagent import GraphBuilder, Swarm
 
 from mongodb_session_manager import MongoDBSessionManager
-from scripted_model import ScriptedModel
+from mongodb_session_manager.testing import ScriptedModel
 
 CHILD = Path(__file__).resolve().parent / "multi_agent_child.py"
 CHILD_TIMEOUT_SECONDS = 120

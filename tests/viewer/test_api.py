@@ -15,7 +15,7 @@ from pymongo import MongoClient
 from strands import Agent, tool
 
 from mongodb_session_manager import MongoDBSessionManager
-from scripted_model import ScriptedModel
+from mongodb_session_manager.testing import ScriptedModel
 from session_viewer.backend import Settings, create_app
 
 COLLECTION = "sessions"

@@ -17,7 +17,7 @@ from pymongo import MongoClient
 from strands import Agent, tool
 
 from mongodb_session_manager import MongoDBSessionManager
-from scripted_model import ScriptedModel
+from mongodb_session_manager.testing import ScriptedModel
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

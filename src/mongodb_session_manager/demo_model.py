@@ -1,4 +1,4 @@
-"""Model selection for the examples, with an offline demo model when no credentials are configured.
+"""Model selection for examples and demos, with an offline demo model when no credentials are configured.
 
 ``create_model()`` returns a real strands provider when one is configured and ``DemoModel`` otherwise:
 
@@ -13,9 +13,7 @@ history (so a restored session can be seen working) and otherwise gives a short 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import os
 import re
 import time
@@ -28,6 +26,8 @@ from strands.models import Model
 from strands.types.content import Message, Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolResult, ToolSpec
+
+from .testing import stream_blocks
 
 __all__ = [
     "DEFAULT_ANTHROPIC_MODEL_ID",
@@ -48,21 +48,12 @@ DEFAULT_ANTHROPIC_MODEL_ID = "claude-sonnet-4-6"
 DEFAULT_OPENAI_MODEL_ID = "gpt-4o"
 PROVIDERS = ("bedrock", "anthropic", "openai", "demo")
 
-_TOKEN_RE = re.compile(r"\s*\S+|\s+")
 _EXPRESSION_RE = re.compile(r"(?:(?<![\w)])-)?[\d(][\d\s.+\-*/()]*")
 _OPERATOR_RE = re.compile(r"[\d)]\s*[-+*/]\s*[-(\d]")
 _INTRODUCTION_RE = re.compile(r"\bmy name is\s+([^\W\d_][\w'-]*)", re.IGNORECASE)
 _NAME_QUESTION_RE = re.compile(
     r"\b(?:what(?:'s|\s+is)\s+my\s+name|who\s+am\s+i|do\s+you\s+(?:know|remember)\s+my\s+name)\b", re.IGNORECASE
 )
-
-
-def _count_words(value: Any) -> int:
-    """Count whitespace-separated words in a string or the JSON form of any other value."""
-    if value is None:
-        return 0
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return len(text.split())
 
 
 def _message_text(message: Message) -> str:
@@ -90,20 +81,6 @@ def _find_expression(text: str) -> str | None:
         if _OPERATOR_RE.search(candidate):
             return candidate
     return None
-
-
-def _request_tokens(messages: Messages, system_prompt: str | None) -> int:
-    """Count the words of a request: system prompt, texts, tool inputs and tool results."""
-    total = _count_words(system_prompt)
-    for message in messages:
-        for block in message.get("content", []):
-            if "text" in block:
-                total += _count_words(block["text"])
-            if "toolUse" in block:
-                total += _count_words(block["toolUse"].get("name")) + _count_words(block["toolUse"].get("input"))
-            if "toolResult" in block:
-                total += _count_words(_tool_result_text(block["toolResult"]))
-    return total
 
 
 class DemoModel(Model):
@@ -202,45 +179,10 @@ class DemoModel(Model):
         """Stream the demo answer as strands stream events, word by word."""
         started = time.perf_counter()
         turn = self.respond(messages, tool_specs)
-
-        yield {"messageStart": {"role": "assistant"}}
         if "tool" in turn:
-            yield {
-                "contentBlockStart": {
-                    "contentBlockIndex": 0,
-                    "start": {"toolUse": {"toolUseId": f"tooluse_demo_{uuid.uuid4().hex[:16]}", "name": turn["tool"]}},
-                }
-            }
-            yield {
-                "contentBlockDelta": {
-                    "contentBlockIndex": 0,
-                    "delta": {"toolUse": {"input": json.dumps(turn["input"])}},
-                }
-            }
-            yield {"contentBlockStop": {"contentBlockIndex": 0}}
-            yield {"messageStop": {"stopReason": "tool_use"}}
-            output_tokens = _count_words(turn["tool"]) + _count_words(turn["input"])
-        else:
-            yield {"contentBlockStart": {"contentBlockIndex": 0, "start": {}}}
-            for chunk in _TOKEN_RE.findall(turn["text"]):
-                yield {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": chunk}}}
-                await asyncio.sleep(0)
-            yield {"contentBlockStop": {"contentBlockIndex": 0}}
-            yield {"messageStop": {"stopReason": "end_turn"}}
-            output_tokens = _count_words(turn["text"])
-
-        input_tokens = _request_tokens(messages, system_prompt)
-        latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
-        yield {
-            "metadata": {
-                "usage": {
-                    "inputTokens": input_tokens,
-                    "outputTokens": output_tokens,
-                    "totalTokens": input_tokens + output_tokens,
-                },
-                "metrics": {"latencyMs": latency_ms},
-            }
-        }
+            turn = {**turn, "id": f"tooluse_demo_{uuid.uuid4().hex[:16]}"}
+        async for event in stream_blocks([turn], messages, system_prompt, started):
+            yield event
 
 
 def _aws_credentials_available() -> bool:

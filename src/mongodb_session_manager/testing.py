@@ -1,4 +1,4 @@
-"""A deterministic, scripted strands ``Model`` for tests.
+"""A deterministic, scripted strands ``Model`` for testing agents offline.
 
 ``ScriptedModel`` replays a fixed list of assistant turns as real strands stream events (messageStart,
 contentBlockStart/Delta/Stop, messageStop and a final ``metadata`` event with usage and latency), so a real
@@ -31,7 +31,7 @@ from strands.types.content import Message, Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-__all__ = ["ScriptExhaustedError", "ScriptItem", "ScriptedModel", "count_tokens"]
+__all__ = ["ScriptExhaustedError", "ScriptItem", "ScriptedModel", "count_tokens", "stream_blocks"]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -165,45 +165,41 @@ class ScriptedModel(Model):
         blocks = self._script[self._index]
         self._index += 1
 
-        output_tokens = 0
-        has_tool = False
-        yield {"messageStart": {"role": "assistant"}}
-        for index, block in enumerate(blocks):
-            if "tool" in block:
-                has_tool = True
-                tool_use_id = block.get("id") or f"tooluse_{uuid.uuid4().hex[:24]}"
-                yield {
-                    "contentBlockStart": {
-                        "contentBlockIndex": index,
-                        "start": {"toolUse": {"toolUseId": tool_use_id, "name": block["tool"]}},
-                    }
-                }
-                yield {
-                    "contentBlockDelta": {
-                        "contentBlockIndex": index,
-                        "delta": {"toolUse": {"input": json.dumps(block["input"])}},
-                    }
-                }
-                yield {"contentBlockStop": {"contentBlockIndex": index}}
-                output_tokens += count_tokens(block["tool"]) + count_tokens(block["input"])
-            else:
-                yield {"contentBlockStart": {"contentBlockIndex": index, "start": {}}}
-                for chunk in _split_deltas(block["text"]):
-                    yield {"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": chunk}}}
-                    await asyncio.sleep(0)
-                yield {"contentBlockStop": {"contentBlockIndex": index}}
-                output_tokens += count_tokens(block["text"])
-        yield {"messageStop": {"stopReason": "tool_use" if has_tool else "end_turn"}}
+        async for event in stream_blocks(blocks, messages, system_prompt, started):
+            yield event
 
-        input_tokens = _message_tokens(messages, system_prompt)
-        latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
-        yield {
-            "metadata": {
-                "usage": {
-                    "inputTokens": input_tokens,
-                    "outputTokens": output_tokens,
-                    "totalTokens": input_tokens + output_tokens,
-                },
-                "metrics": {"latencyMs": latency_ms},
-            }
-        }
+
+async def stream_blocks(
+    blocks: Sequence[dict[str, Any]], messages: Messages, system_prompt: str | None, started: float
+) -> AsyncIterable[StreamEvent]:
+    """Stream one assistant message of ``{"text"}``/``{"tool", "input", "id"?}`` blocks as strands events.
+
+    Text is streamed word by word; the closing ``metadata`` event carries word-count usage and the
+    latency since ``started`` (a ``time.perf_counter()`` value, at least 1 ms).
+    """
+    output_tokens = 0
+    has_tool = False
+    yield {"messageStart": {"role": "assistant"}}
+    for index, block in enumerate(blocks):
+        if "tool" in block:
+            has_tool = True
+            tool_use_id = block.get("id") or f"tooluse_{uuid.uuid4().hex[:24]}"
+            start = {"toolUse": {"toolUseId": tool_use_id, "name": block["tool"]}}
+            yield {"contentBlockStart": {"contentBlockIndex": index, "start": start}}
+            delta = {"toolUse": {"input": json.dumps(block["input"])}}
+            yield {"contentBlockDelta": {"contentBlockIndex": index, "delta": delta}}
+            yield {"contentBlockStop": {"contentBlockIndex": index}}
+            output_tokens += count_tokens(block["tool"]) + count_tokens(block["input"])
+        else:
+            yield {"contentBlockStart": {"contentBlockIndex": index, "start": {}}}
+            for chunk in _split_deltas(block["text"]):
+                yield {"contentBlockDelta": {"contentBlockIndex": index, "delta": {"text": chunk}}}
+                await asyncio.sleep(0)
+            yield {"contentBlockStop": {"contentBlockIndex": index}}
+            output_tokens += count_tokens(block["text"])
+    yield {"messageStop": {"stopReason": "tool_use" if has_tool else "end_turn"}}
+
+    input_tokens = _message_tokens(messages, system_prompt)
+    latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
+    usage = {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
+    yield {"metadata": {"usage": usage, "metrics": {"latencyMs": latency_ms}}}
