@@ -170,12 +170,17 @@ class ScriptedModel(Model):
 
 
 async def stream_blocks(
-    blocks: Sequence[dict[str, Any]], messages: Messages, system_prompt: str | None, started: float
+    blocks: Sequence[dict[str, Any]],
+    messages: Messages,
+    system_prompt: str | None,
+    started: float,
+    input_tokens: int | None = None,
 ) -> AsyncIterable[StreamEvent]:
     """Stream one assistant message of ``{"text"}``/``{"tool", "input", "id"?}`` blocks as strands events.
 
-    Text is streamed word by word; the closing ``metadata`` event carries word-count usage and the
-    latency since ``started`` (a ``time.perf_counter()`` value, at least 1 ms).
+    Text is streamed word by word; the closing ``metadata`` event carries word-count usage (``input_tokens``
+    when given, instead of counting the request) and the latency since ``started`` (a ``time.perf_counter()``
+    value, at least 1 ms).
     """
     output_tokens = 0
     has_tool = False
@@ -199,7 +204,8 @@ async def stream_blocks(
             output_tokens += count_tokens(block["text"])
     yield {"messageStop": {"stopReason": "tool_use" if has_tool else "end_turn"}}
 
-    input_tokens = _message_tokens(messages, system_prompt)
+    if input_tokens is None:
+        input_tokens = _message_tokens(messages, system_prompt)
     latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
     usage = {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
     yield {"metadata": {"usage": usage, "metrics": {"latencyMs": latency_ms}}}

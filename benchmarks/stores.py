@@ -1,0 +1,535 @@
+"""The session stores under comparison, each with a counter of its round trips and bytes.
+
+| key | store | a round trip is |
+|---|---|---|
+| ``mongodb`` | this library, ``MongoDBSessionManager`` from a factory sharing one client | a MongoDB command |
+| ``file`` | strands' ``FileSessionManager`` on local disk | a file read, write or directory listing |
+| ``s3`` | strands' ``S3SessionManager`` against moto's S3 server | an HTTP request |
+| ``memory`` | no session manager: strands' own cost of the same turn | (none) |
+
+Counting never changes what a store does: MongoDB is counted with pymongo command monitoring, S3 with botocore
+event hooks, files with a ``FileSessionManager`` subclass that only counts around the parent's file methods.
+Bytes are payload bytes: BSON commands and replies; HTTP request/status lines, headers and bodies; file sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo import MongoClient, monitoring
+from strands.session.file_session_manager import FileSessionManager
+from strands.session.repository_session_manager import RepositorySessionManager
+from strands.session.s3_session_manager import S3SessionManager
+from strands.session.session_manager import SessionManager
+from strands.types.content import Message
+from strands.types.session import SessionMessage
+
+from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
+from mongodb_session_manager import documents as docs
+
+from .conversation import AGENT_ID, assistant_message_closes_turn, make_agent
+
+__all__ = [
+    "ConnectionCounter",
+    "Counter",
+    "FileStore",
+    "MemoryStore",
+    "MongoStore",
+    "S3Store",
+    "Store",
+    "stored_elements",
+    "timed_store_calls",
+]
+
+_MONITORING_COMMANDS = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "saslStart"}
+_BULK_CHUNK = 500
+_BULK_BYTES = 4 * 1024 * 1024
+
+
+class Counter:
+    """Thread-safe counts of round trips and bytes, switched on only around a measured operation."""
+
+    def __init__(self) -> None:
+        """Start switched off with everything at zero."""
+        self._lock = threading.Lock()
+        self.active = False
+        self.count_bytes = False
+        self.round_trips = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.wait_seconds: float | None = None
+
+    def start(self, count_bytes: bool) -> None:
+        """Zero the counts and start counting (bytes too when ``count_bytes``: it costs CPU time)."""
+        with self._lock:
+            self.round_trips = self.bytes_sent = self.bytes_received = 0
+            if self.wait_seconds is not None:
+                self.wait_seconds = 0.0
+            self.count_bytes = count_bytes
+            self.active = True
+
+    def stop(self) -> dict[str, Any]:
+        """Stop counting and return the counts (bytes are None when they were not counted).
+
+        ``server_ms`` is the driver-measured time of the round trips (request sent to reply read), for stores
+        that report it (MongoDB command monitoring); None otherwise.
+        """
+        with self._lock:
+            self.active = False
+            counted = self.count_bytes
+            return {
+                "round_trips": self.round_trips,
+                "bytes_sent": self.bytes_sent if counted else None,
+                "bytes_received": self.bytes_received if counted else None,
+                "server_ms": round(self.wait_seconds * 1000, 3) if self.wait_seconds is not None else None,
+            }
+
+    def add(self, round_trips: int = 0, sent: int = 0, received: int = 0, wait_seconds: float = 0.0) -> None:
+        """Add to the counts when counting is on."""
+        if not self.active:
+            return
+        with self._lock:
+            self.round_trips += round_trips
+            self.bytes_sent += sent
+            self.bytes_received += received
+            if self.wait_seconds is not None:
+                self.wait_seconds += wait_seconds
+
+
+class Store:
+    """One session store: builds managers the way a stateless request would, and pre-populates sessions."""
+
+    key = ""
+    label = ""
+    round_trip_unit = ""
+    persistent = True
+
+    def __init__(self) -> None:
+        """Create the store's counter."""
+        self.counter = Counter()
+
+    def new_manager(self, session_id: str) -> SessionManager | None:
+        """Build a session manager for ``session_id`` (what one request does); None for the memory baseline."""
+        raise NotImplementedError
+
+    def release(self, manager: SessionManager | None) -> None:
+        """Let go of a manager at the end of a request."""
+
+    def populate(self, session_id: str, messages: list[Message]) -> None:
+        """Create the session and its agent, then store ``messages`` through the store's own message API."""
+        raise NotImplementedError
+
+    def stored_bytes(self, session_id: str) -> int | None:
+        """Bytes the store holds for the session, when it can tell."""
+        return None
+
+    def set_window(self, session_id: str, removed_message_count: int) -> None:
+        """Store the state strands' default ``SlidingWindowConversationManager`` leaves after trimming the history.
+
+        Goes through the store's own ``read_agent``/``update_agent``.
+        """
+        manager = self.new_manager(session_id)
+        assert isinstance(manager, RepositorySessionManager)
+        try:
+            repository = manager.session_repository
+            agent = repository.read_agent(session_id, AGENT_ID)
+            assert agent is not None
+            agent.conversation_manager_state = {
+                "__name__": "SlidingWindowConversationManager",
+                "removed_message_count": removed_message_count,
+                "model_call_count": 0,
+            }
+            repository.update_agent(session_id, agent)
+        finally:
+            self.release(manager)
+
+    def close(self) -> None:
+        """Release clients and temporary data."""
+
+    def describe(self) -> dict[str, Any]:
+        """Label and unit, for the report."""
+        return {"label": self.label, "round_trip_unit": self.round_trip_unit, "persistent": self.persistent}
+
+    def _create_agent(self, session_id: str) -> SessionManager:
+        """Create the session and an empty agent through a real ``Agent`` (the store's own code path)."""
+        manager = self.new_manager(session_id)
+        make_agent(manager)
+        assert manager is not None
+        return manager
+
+
+# --------------------------------------------------------------------------------------------- MongoDB
+
+
+class _CommandCounter(monitoring.CommandListener):
+    """Feeds MongoDB commands and their BSON sizes into a ``Counter``."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        counter = self.counter
+        if not counter.active or event.command_name in _MONITORING_COMMANDS:
+            return
+        counter.add(round_trips=1, sent=len(bson.encode(event.command)) if counter.count_bytes else 0)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        counter = self.counter
+        if counter.active and event.command_name not in _MONITORING_COMMANDS:
+            received = len(bson.encode(event.reply)) if counter.count_bytes else 0
+            counter.add(received=received, wait_seconds=event.duration_micros / 1e6)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        if self.counter.active and event.command_name not in _MONITORING_COMMANDS:
+            self.counter.add(wait_seconds=event.duration_micros / 1e6)
+
+
+class ConnectionCounter(monitoring.ConnectionPoolListener):
+    """Counts connections opened (what a per-request client pays for)."""
+
+    def __init__(self) -> None:
+        self.created = 0
+
+    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
+        self.created += 1
+
+    def pool_created(self, event: Any) -> None:
+        pass
+
+    def pool_ready(self, event: Any) -> None:
+        pass
+
+    def pool_cleared(self, event: Any) -> None:
+        pass
+
+    def pool_closed(self, event: Any) -> None:
+        pass
+
+    def connection_ready(self, event: Any) -> None:
+        pass
+
+    def connection_closed(self, event: Any) -> None:
+        pass
+
+    def connection_check_out_started(self, event: Any) -> None:
+        pass
+
+    def connection_check_out_failed(self, event: Any) -> None:
+        pass
+
+    def connection_checked_out(self, event: Any) -> None:
+        pass
+
+    def connection_checked_in(self, event: Any) -> None:
+        pass
+
+
+def stored_elements(messages: list[Message], first_id: int = 0) -> list[dict[str, Any]]:
+    """The array elements ``create_message`` stores for ``messages``, with the turn metrics the manager adds."""
+    elements = []
+    for offset, message in enumerate(messages):
+        element = docs.message_document(SessionMessage.from_message(message, first_id + offset))
+        if assistant_message_closes_turn(message):
+            usage = message.get("metadata", {}).get("usage", {})
+            element["event_loop_metrics"] = {
+                "accumulated_metrics": {"latencyMs": 1},
+                "accumulated_usage": {k: usage.get(k, 0) for k in ("inputTokens", "outputTokens", "totalTokens")},
+            }
+        elements.append(element)
+    return elements
+
+
+class MongoStore(Store):
+    """This library: managers from a ``MongoDBSessionManagerFactory`` on one shared, monitored client."""
+
+    key = "mongodb"
+    label = "mongodb-session-manager (this library, factory)"
+    round_trip_unit = "MongoDB command"
+
+    def __init__(self, uri: str) -> None:
+        """Connect one client for the whole run and build the factory on it."""
+        super().__init__()
+        self.uri = uri
+        self.database_name = f"msm_bench_{uuid.uuid4().hex[:8]}"
+        self.collection_name = "sessions"
+        self.counter.wait_seconds = 0.0  # command monitoring measures each round trip's duration
+        self.connections = ConnectionCounter()
+        self.client: MongoClient[Any] = MongoClient(
+            uri, tz_aware=True, event_listeners=[_CommandCounter(self.counter), self.connections]
+        )
+        self.factory = MongoDBSessionManagerFactory(
+            client=self.client, database_name=self.database_name, collection_name=self.collection_name
+        )
+
+    def new_manager(self, session_id: str) -> MongoDBSessionManager:
+        """A manager from the factory: no new connection."""
+        return self.factory.create_session_manager(session_id)
+
+    def new_own_connection_manager(self, session_id: str, connections: ConnectionCounter) -> MongoDBSessionManager:
+        """A manager with its own client, as a naive stateless request would build it (closed on release)."""
+        return MongoDBSessionManager(
+            session_id,
+            connection_string=self.uri,
+            database_name=self.database_name,
+            collection_name=self.collection_name,
+            event_listeners=[_CommandCounter(self.counter), connections],
+        )
+
+    def release(self, manager: SessionManager | None) -> None:
+        """Close the manager (a borrowed client stays open)."""
+        if isinstance(manager, MongoDBSessionManager):
+            manager.close()
+
+    def populate(self, session_id: str, messages: list[Message]) -> None:
+        """Create session and agent through a real ``Agent``, then push the messages in a few bulk updates.
+
+        The stored elements are what ``create_message`` writes (``documents.message_document``) plus the turn
+        metrics the manager adds to each turn's closing assistant message; pushing them in chunks of 500 instead
+        of one ``$push`` per message only makes the set-up faster.
+        """
+        manager = self._create_agent(session_id)
+        try:
+            self.push_elements(session_id, stored_elements(messages))
+        finally:
+            self.release(manager)
+
+    def push_elements(
+        self,
+        session_id: str,
+        elements: list[dict[str, Any]],
+        max_count: int = _BULK_CHUNK,
+        max_bytes: int = _BULK_BYTES,
+    ) -> None:
+        """Append stored message elements to the benchmark agent, in chunks of ``max_count`` / ``max_bytes``."""
+        collection = self.client[self.database_name][self.collection_name]
+        path = docs.messages_path(AGENT_ID)
+        chunks: list[list[dict[str, Any]]] = [[]]
+        chunk_bytes = 0
+        for element in elements:
+            size = len(bson.encode(element))
+            if chunks[-1] and (len(chunks[-1]) >= max_count or chunk_bytes + size > max_bytes):
+                chunks.append([])
+                chunk_bytes = 0
+            chunks[-1].append(element)
+            chunk_bytes += size
+        for chunk in chunks:
+            result = collection.update_one({"_id": session_id}, {"$push": {path: {"$each": chunk}}})
+            if result.matched_count != 1:
+                raise RuntimeError(f"session {session_id} was not created")
+
+    def stored_bytes(self, session_id: str) -> int | None:
+        """The session document's BSON size."""
+        raw = self.client[self.database_name].get_collection(
+            self.collection_name, codec_options=CodecOptions(document_class=RawBSONDocument)
+        )
+        document = raw.find_one({"_id": session_id})
+        return len(document.raw) if document is not None else None
+
+    def close(self) -> None:
+        """Drop the benchmark database and close the client."""
+        self.factory.close()
+        try:
+            self.client.drop_database(self.database_name)
+        finally:
+            self.client.close()
+
+
+# --------------------------------------------------------------------------------------------- files
+
+
+class _CountingFileSessionManager(FileSessionManager):
+    """strands' ``FileSessionManager``, counting its file reads, writes and directory listings."""
+
+    def __init__(self, session_id: str, storage_dir: str, counter: Counter) -> None:
+        self.counter = counter
+        super().__init__(session_id, storage_dir=storage_dir)
+
+    def _read_file(self, path: str) -> dict[str, Any]:
+        if self.counter.active:
+            self.counter.add(round_trips=1, received=os.path.getsize(path) if self.counter.count_bytes else 0)
+        return super()._read_file(path)
+
+    def _write_file(self, path: str, data: dict[str, Any]) -> None:
+        super()._write_file(path, data)
+        if self.counter.active:
+            self.counter.add(round_trips=1, sent=os.path.getsize(path) if self.counter.count_bytes else 0)
+
+    def list_messages(self, session_id: str, agent_id: str, *args: Any, **kwargs: Any) -> list[SessionMessage]:
+        self.counter.add(round_trips=1)  # the directory listing; each message read counts itself
+        return super().list_messages(session_id, agent_id, *args, **kwargs)
+
+
+class FileStore(Store):
+    """strands' ``FileSessionManager`` in a temporary directory on local disk."""
+
+    key = "file"
+    label = "strands FileSessionManager (local disk)"
+    round_trip_unit = "file read, write or directory listing"
+
+    def __init__(self, storage_dir: str) -> None:
+        """Store sessions under ``storage_dir``."""
+        super().__init__()
+        self.storage_dir = storage_dir
+
+    def new_manager(self, session_id: str) -> FileSessionManager:
+        """A new ``FileSessionManager`` (cheap: no connection)."""
+        return _CountingFileSessionManager(session_id, self.storage_dir, self.counter)
+
+    def populate(self, session_id: str, messages: list[Message]) -> None:
+        """Create session and agent through a real ``Agent``, then ``create_message`` each message."""
+        manager = self._create_agent(session_id)
+        assert isinstance(manager, FileSessionManager)
+        for message_id, message in enumerate(messages):
+            manager.create_message(session_id, AGENT_ID, SessionMessage.from_message(message, message_id))
+
+    def stored_bytes(self, session_id: str) -> int | None:
+        """Total size of the session's files."""
+        root = os.path.join(self.storage_dir, f"session_{session_id}")
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(root) for f in files)
+
+
+# --------------------------------------------------------------------------------------------- S3
+
+
+class S3Store(Store):
+    """strands' ``S3SessionManager`` against moto's S3 server on 127.0.0.1."""
+
+    key = "s3"
+    label = "strands S3SessionManager (moto S3 server)"
+    round_trip_unit = "HTTP request"
+
+    def __init__(self, endpoint_url: str) -> None:
+        """Create the bucket; every manager gets its own client from one shared boto3 session."""
+        super().__init__()
+        self.endpoint_url = endpoint_url
+        self.bucket = f"msm-bench-{uuid.uuid4().hex[:8]}"
+        self.boto_session = boto3.Session(
+            aws_access_key_id="benchmark", aws_secret_access_key="benchmark", region_name="us-east-1"
+        )
+        self.boto_session.events.register("before-send.s3", self._on_send)
+        self.boto_session.events.register("needs-retry.s3", self._on_response)
+        self.client = self.boto_session.client("s3", endpoint_url=endpoint_url)
+        self.client.create_bucket(Bucket=self.bucket)
+
+    def _on_send(self, request: Any, **kwargs: Any) -> None:
+        counter = self.counter
+        if not counter.active:
+            return
+        size = 0
+        if counter.count_bytes:
+            headers = request.headers
+            size = len(f"{request.method} {request.url} HTTP/1.1\r\n") + 2
+            size += sum(len(str(k)) + len(str(v)) + 4 for k, v in headers.items())
+            size += int(headers.get("Content-Length") or 0)
+        counter.add(round_trips=1, sent=size)
+
+    def _on_response(self, response: Any = None, **kwargs: Any) -> None:
+        counter = self.counter
+        if not counter.active or not counter.count_bytes or response is None:
+            return
+        http = response[0]
+        size = len(f"HTTP/1.1 {http.status_code}\r\n") + 2
+        size += sum(len(str(k)) + len(str(v)) + 4 for k, v in http.headers.items())
+        size += int(http.headers.get("content-length") or 0)
+        counter.add(received=size)
+
+    def new_manager(self, session_id: str) -> S3SessionManager:
+        """A new ``S3SessionManager`` (it builds its own boto3 client, from the shared session)."""
+        return S3SessionManager(
+            session_id, bucket=self.bucket, boto_session=self.boto_session, endpoint_url=self.endpoint_url
+        )
+
+    def populate(self, session_id: str, messages: list[Message]) -> None:
+        """Create session and agent through a real ``Agent``, then ``create_message`` each (8 in parallel)."""
+        manager = self._create_agent(session_id)
+        assert isinstance(manager, S3SessionManager)
+
+        def put(item: tuple[int, Message]) -> None:
+            manager.create_message(session_id, AGENT_ID, SessionMessage.from_message(item[1], item[0]))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(put, enumerate(messages)))
+
+    def stored_bytes(self, session_id: str) -> int | None:
+        """Total size of the session's objects."""
+        total = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"session_{session_id}/"):
+            total += sum(item["Size"] for item in page.get("Contents", []))
+        return total
+
+    def close(self) -> None:
+        """Nothing to keep: the moto server process is discarded with its data."""
+        self.client.close()
+
+
+# --------------------------------------------------------------------------------------------- memory
+
+
+class MemoryStore(Store):
+    """No persistence: the same agent and turn with no session manager, to show strands' own cost."""
+
+    key = "memory"
+    label = "no session manager (strands' own cost)"
+    round_trip_unit = "(none)"
+    persistent = False
+
+    def __init__(self) -> None:
+        """Keep each session's message list in memory."""
+        super().__init__()
+        self.sessions: dict[str, list[Message]] = {}
+
+    def new_manager(self, session_id: str) -> None:
+        """No manager."""
+        return None
+
+    def populate(self, session_id: str, messages: list[Message]) -> None:
+        """Keep the messages; the agent is given this list and appends to it."""
+        self.sessions[session_id] = messages
+
+
+# --------------------------------------------------------------------------------------------- timing
+
+
+class StoreTimer:
+    """Accumulates the time an agent spends inside its session manager's hook methods."""
+
+    _METHODS = ("initialize", "append_message", "sync_agent", "redact_latest_message")
+
+    def __init__(self) -> None:
+        """Start at zero."""
+        self.seconds = 0.0
+
+    def wrap(self, manager: SessionManager | None) -> None:
+        """Time every hook call of ``manager`` (instance attributes shadow the methods strands' hooks call)."""
+        if manager is None:
+            return
+        for name in self._METHODS:
+            setattr(manager, name, self._timed(getattr(manager, name)))
+
+    def _timed(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+
+def timed_store_calls(manager: SessionManager | None) -> StoreTimer:
+    """Return a ``StoreTimer`` wrapped around ``manager``'s hook methods."""
+    timer = StoreTimer()
+    timer.wrap(manager)
+    return timer
