@@ -5,14 +5,36 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+# One characteristic line of each example's output: what it exists to demonstrate.
+EXPECTED_OUTPUT = {
+    "example_calculator_tool.py": "#1 assistant toolUse calculator({'expression': '6 * 7'})",
+    "example_agent_config.py": "restored 2 messages; system prompt 'You answer customer questions in one sentence.'",
+    "example_fastapi.py": "-> [demo model] Your name is Alice.  (8 messages in the session)",
+    "example_fastapi_streaming.py": "assistant: [calling calculator] [demo model] The result is 42.",
+    "example_stream_async.py": "assistant: [called calculator] [demo model] The result is 84.",
+    "example_metadata_update.py": "'preferences': {'language': 'en', 'theme': 'dark'}}",
+    "example_metadata_production.py": "metadata keys: ['archived', 'assigned_to', 'channel', 'customer_id',",
+    "example_metadata_tool.py": "stored metadata: {'user_name': 'Alice', 'theme': 'dark'}",
+    "example_metadata_hook.py": "5 x get_metadata(): 1 MongoDB read(s), 4 cache hits",
+    "example_feedback_hook.py": "stored: [('down', 'Too slow'), ('up', 'Now it works')]",
+    "example_performance.py": "Median ratio (per request / factory):",
+}
 
-def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:
+
+def run_example(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "MONGODB_URI"}
     env["STRANDS_MODEL_PROVIDER"] = "demo"
     return subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -25,3 +47,19 @@ def test_quickstart_resumes_history_and_state_in_a_new_process(tmp_path):
     assert "[demo model] Your name is Alice." in result.stdout
     assert (tmp_path / ".mongodb-session-manager" / "data").is_dir()
     assert not (tmp_path / ".mongodb-session-manager" / "server.json").exists()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OUTPUT))
+def test_example_runs_offline_and_shows_what_it_demonstrates(name, tmp_path):
+    result = run_example(name, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "offline demo model" in result.stdout
+    assert "started embedded development MongoDB server" in result.stderr
+    assert EXPECTED_OUTPUT[name] in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / ".mongodb-session-manager" / "server.json").exists(), "embedded server not stopped"
+
+
+def test_every_example_script_is_run_by_the_tests():
+    scripts = {path.name for path in EXAMPLES.glob("example_*.py")}
+    assert scripts == set(EXPECTED_OUTPUT)

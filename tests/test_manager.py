@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from strands import Agent, tool
 
 from mongodb_session_manager import InvalidMetadataKeyError, MongoDBSessionManager
@@ -295,3 +295,33 @@ def test_non_client_kwargs_do_not_reach_mongo_client(mongo_uri, database_name):
         "s", connection_string=mongo_uri, database_name=database_name, serverSelectionTimeoutMS=2000, extra="x"
     ) as manager:
         assert manager.session_repository.client.options.server_selection_timeout == 2
+
+
+def test_a_session_created_by_another_request_meanwhile_is_opened_not_refused(mongo_uri, database_name):
+    class CreateSessionDuringRead(monitoring.CommandListener):
+        """Plays the other request: inserts the session right after our manager looked for it."""
+
+        def __init__(self) -> None:
+            self.armed = True
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            pass
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            if self.armed and event.command_name == "find":
+                self.armed = False
+                with MongoDBSessionManager("raced", connection_string=mongo_uri, database_name=database_name):
+                    pass
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            pass
+
+    listener = CreateSessionDuringRead()
+    with MongoClient(mongo_uri, event_listeners=[listener]) as raced_client:
+        manager = MongoDBSessionManager("raced", client=raced_client, database_name=database_name)
+        assert not listener.armed
+        password = manager.get_session_viewer_password()
+    with MongoClient(mongo_uri) as check:
+        documents = list(check[database_name]["collection_name"].find({"_id": "raced"}))
+    assert len(documents) == 1
+    assert documents[0]["session_viewer_password"] == password

@@ -6,6 +6,7 @@ from .errors import (
     InvalidMetadataKeyError,
     SessionDataError,
     SessionException,
+    SessionExistsError,
     SessionNotFoundError,
     StorageUnavailableError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "MongoDBSessionRepository",
     "SessionDataError",
     "SessionException",
+    "SessionExistsError",
     "SessionNotFoundError",
     "StorageUnavailableError",
     "__version__",

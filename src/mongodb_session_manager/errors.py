@@ -12,9 +12,14 @@ __all__ = [
     "InvalidMetadataKeyError",
     "SessionDataError",
     "SessionException",
+    "SessionExistsError",
     "SessionNotFoundError",
     "StorageUnavailableError",
 ]
+
+
+class SessionExistsError(SessionException):
+    """``create_session`` found a session with the same id; the stored one is left untouched."""
 
 
 class SessionNotFoundError(SessionException, ValueError):

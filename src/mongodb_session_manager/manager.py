@@ -9,6 +9,7 @@ from pymongo.common import VALIDATORS
 from strands.agent.agent import Agent
 from strands.session.repository_session_manager import RepositorySessionManager
 
+from .errors import SessionExistsError
 from .repository import MongoDBSessionRepository, StagedAgentUpdate
 
 if TYPE_CHECKING:
@@ -74,7 +75,10 @@ class MongoDBSessionManager(RepositorySessionManager):
         )
         self._written_metrics: dict[str, tuple[int, dict[str, Any]]] = {}
         try:
-            super().__init__(session_id=session_id, session_repository=self.session_repository, **kwargs)
+            try:
+                super().__init__(session_id=session_id, session_repository=self.session_repository, **kwargs)
+            except SessionExistsError:  # another request created it between our read and our insert
+                super().__init__(session_id=session_id, session_repository=self.session_repository, **kwargs)
         except BaseException:
             self.session_repository.close()
             raise

@@ -21,7 +21,6 @@ from pymongo.errors import (
 )
 from pymongo.results import UpdateResult
 from strands.session.session_repository import SessionRepository
-from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as docs
@@ -29,6 +28,7 @@ from .errors import (
     DocumentTooLargeError,
     DuplicateMessageError,
     SessionDataError,
+    SessionExistsError,
     SessionNotFoundError,
     StorageUnavailableError,
 )
@@ -146,13 +146,14 @@ class MongoDBSessionRepository(SessionRepository):
         """Insert a new session document.
 
         Raises:
-            SessionException: A session with this id already exists; it is left untouched.
+            SessionExistsError: A session with this id already exists (a strands ``SessionException``);
+                it is left untouched.
         """
         with self._errors(session.session_id):
             try:
                 self.collection.insert_one(docs.session_document(session))
             except DuplicateKeyError as error:
-                raise SessionException(f"Session {session.session_id} already exists") from error
+                raise SessionExistsError(f"Session {session.session_id} already exists") from error
         return session
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:

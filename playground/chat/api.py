@@ -1,0 +1,332 @@
+"""The playground API: stream a reply, read a session's history and info, store feedback.
+
+Stateless: every request takes a session manager from the global factory (the shared client, no new
+connection) and, for a chat message, builds a new agent that the manager restores from MongoDB. Nothing
+is kept in memory between requests, so any number of workers can serve the same sessions.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from bson import ObjectId
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from strands import Agent
+from strands.models import Model
+
+from mongodb_session_manager import (
+    DuplicateMessageError,
+    MongoDBSessionManager,
+    MongoDBSessionManagerFactory,
+    MongoDBSessionRepository,
+    SessionException,
+    SessionNotFoundError,
+    get_global_factory,
+)
+from mongodb_session_manager.demo_model import DemoModel, describe_model
+
+from .agent import AGENT_ID, build_agent
+from .config import Settings
+from .models import (
+    SESSION_ID_PATTERN,
+    ChatRequest,
+    FeedbackRequest,
+    FeedbackStored,
+    History,
+    HistoryMessage,
+    PlaygroundInfo,
+    SessionInfo,
+    StoredFeedback,
+    ToolCall,
+    ToolOutput,
+)
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api")
+
+SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
+TITLE_CHARS = 80
+
+
+def session_factory() -> MongoDBSessionManagerFactory:
+    """Dependency: the process-wide factory opened by the app's lifespan."""
+    return get_global_factory()
+
+
+def settings_of(request: Request) -> Settings:
+    """Dependency: the app's settings."""
+    return request.app.state.settings
+
+
+def model_of(request: Request) -> Model:
+    """Dependency: the model every request's agent uses."""
+    return request.app.state.model
+
+
+Factory = Annotated[MongoDBSessionManagerFactory, Depends(session_factory)]
+
+
+@router.get("/info")
+def playground_info(model: Annotated[Model, Depends(model_of)]) -> PlaygroundInfo:
+    """Which model answers (the widget labels the offline demo model)."""
+    return PlaygroundInfo(model=describe_model(model), demo_model=isinstance(model, DemoModel))
+
+
+@router.post("/chat/stream")
+async def chat_stream(
+    body: ChatRequest,
+    factory: Factory,
+    settings: Annotated[Settings, Depends(settings_of)],
+    model: Annotated[Model, Depends(model_of)],
+) -> StreamingResponse:
+    """Answer one message as Server-Sent Events.
+
+    Events (``data: <json>``): ``token`` (``text``), ``tool`` (``name``, ``input``), ``tool_result``
+    (``status``, ``text``), then ``done`` (``metrics``) or ``error`` (``message``).
+    """
+    if len(body.message) > settings.max_message_chars:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"messages are limited to {settings.max_message_chars} characters"
+        )
+    return StreamingResponse(
+        _reply_events(factory, model, settings, body.session_id, body.message),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _reply_events(
+    factory: MongoDBSessionManagerFactory, model: Model, settings: Settings, session_id: str, message: str
+) -> AsyncIterator[str]:
+    session_manager = None
+    try:
+        # Opening the session and restoring the agent read MongoDB (blocking pymongo): use the thread pool.
+        session_manager = await run_in_threadpool(_open_session, factory, session_id)
+        agent = await run_in_threadpool(build_agent, session_manager, model, settings.system_prompt)
+        new_conversation = not agent.messages
+        events = _agent_events(agent, message)
+        if isinstance(model, DemoModel) and settings.demo_token_delay_ms:
+            events = _paced(events, settings.demo_token_delay_ms / 1000)
+        done: dict[str, Any] = {"type": "done", "metrics": {}}
+        async for event in events:
+            if event["type"] == "done":
+                done = event
+            else:
+                yield _sse(event)
+        metadata: dict[str, Any] = {"channel": "playground", "last_message_at": datetime.now(UTC)}
+        if new_conversation:
+            metadata["title"] = message[:TITLE_CHARS]
+        await run_in_threadpool(session_manager.update_metadata, metadata)
+        yield _sse(done)
+    except Exception as error:
+        if _caused_by(error, DuplicateMessageError):
+            logger.warning("session_id=<%s> | concurrent reply to the same session refused", session_id)
+            yield _sse({"type": "error", "message": "Another reply to this conversation was saved at the same time."})
+        else:
+            logger.exception("session_id=<%s> | reply failed", session_id)
+            yield _sse({"type": "error", "message": "The assistant could not answer; see the server log."})
+    finally:
+        if session_manager is not None:
+            session_manager.close()
+
+
+async def _agent_events(agent: Agent, message: str) -> AsyncIterator[dict[str, Any]]:
+    """Run the agent on ``message``; yield token, tool and tool_result events, then done with the metrics."""
+    async for event in agent.stream_async(message):
+        if event.get("data"):
+            yield {"type": "token", "text": event["data"]}
+        elif "message" in event:
+            for block in event["message"].get("content", []):
+                if "toolUse" in block:
+                    yield {"type": "tool", "name": block["toolUse"]["name"], "input": block["toolUse"].get("input")}
+                elif "toolResult" in block:
+                    yield {"type": "tool_result", **_tool_output(block["toolResult"]).model_dump()}
+        elif "result" in event:
+            metrics = event["result"].metrics
+            yield {"type": "done", "metrics": {**metrics.accumulated_usage, **metrics.accumulated_metrics}}
+
+
+async def _paced(events: AsyncIterator[dict[str, Any]], delay: float) -> AsyncIterator[dict[str, Any]]:
+    """Yield ``events`` with a pause after each token while the agent runs ahead at its own speed.
+
+    Only for the offline demo model, which answers instantly: its answer can be seen streaming in the browser,
+    and the pauses never count as model latency in the metrics stored with the answer.
+    """
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def run() -> None:
+        try:
+            async for event in events:
+                queue.put_nowait(("event", event))
+            queue.put_nowait(("end", None))
+        except Exception as error:
+            queue.put_nowait(("error", error))
+
+    task = asyncio.create_task(run())
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+            if value["type"] == "token":
+                await asyncio.sleep(delay)
+    finally:
+        task.cancel()  # a no-op once the agent has finished
+
+
+@router.get("/sessions/{session_id}/history")
+def session_history(session_id: SessionId, factory: Factory) -> History:
+    """The conversation so far, for the widget to show after a reload (empty for a new session)."""
+    try:
+        stored = _repository(factory).list_messages(session_id, AGENT_ID)
+    except SessionNotFoundError:
+        stored = []
+    messages = [_history_message(item.message_id, item.message, item.created_at) for item in stored]
+    return History(session_id=session_id, messages=messages)
+
+
+@router.get("/sessions/{session_id}")
+def session_info(session_id: SessionId, factory: Factory) -> SessionInfo:
+    """Session metadata, the agent's model, the latest answer's metrics and the feedback, in one MongoDB command."""
+    agent = f"$agents.{AGENT_ID}"  # the agent id has no characters that need escaping in a field path
+    pipeline = [
+        {"$match": {"_id": session_id}},
+        {
+            "$project": {
+                "_id": 0,
+                "created_at": 1,
+                "updated_at": 1,
+                "metadata": 1,
+                "feedbacks": 1,
+                "model": f"{agent}.agent_data.model",
+                "system_prompt": f"{agent}.agent_data.system_prompt",
+                "message_count": {"$size": {"$ifNull": [f"{agent}.messages", []]}},
+                "latest_metrics": {
+                    "$let": {
+                        "vars": {"latest": {"$arrayElemAt": [{"$ifNull": [f"{agent}.messages", []]}, -1]}},
+                        "in": "$$latest.event_loop_metrics",
+                    }
+                },
+            }
+        },
+    ]
+    documents = list(_repository(factory).collection.aggregate(pipeline))
+    if not documents:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+    document = documents[0]
+    metrics = document.get("latest_metrics") or None
+    return SessionInfo(
+        session_id=session_id,
+        created_at=document.get("created_at"),
+        updated_at=document.get("updated_at"),
+        model=document.get("model"),
+        system_prompt=document.get("system_prompt"),
+        message_count=document.get("message_count", 0),
+        metadata=_plain(document.get("metadata") or {}),
+        latest_metrics=(
+            {**metrics.get("accumulated_usage", {}), **metrics.get("accumulated_metrics", {})} if metrics else None
+        ),
+        feedbacks=[StoredFeedback.model_validate(_feedback_fields(entry)) for entry in document.get("feedbacks") or []],
+    )
+
+
+@router.post("/sessions/{session_id}/feedback", status_code=status.HTTP_201_CREATED)
+def add_feedback(session_id: SessionId, body: FeedbackRequest, factory: Factory) -> FeedbackStored:
+    """Store a thumbs up/down and comment on an existing session (404 for an unknown one: nothing is created)."""
+    if _repository(factory).read_session(session_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+    with factory.create_session_manager(session_id) as session_manager:
+        session_manager.add_feedback({"rating": body.rating, "comment": body.comment.strip(), "source": "playground"})
+    return FeedbackStored(feedback=StoredFeedback(rating=body.rating, comment=body.comment.strip()))
+
+
+def _open_session(factory: MongoDBSessionManagerFactory, session_id: str) -> MongoDBSessionManager:
+    """Take a manager for the session from the factory, creating the session on its first message.
+
+    Two first messages racing on a new session both find it missing and both create it; the second create is
+    refused (``SessionException``), and opening again then simply loads the session the other request made.
+    """
+    try:
+        return factory.create_session_manager(session_id)
+    except SessionException:
+        return factory.create_session_manager(session_id)
+
+
+def _repository(factory: MongoDBSessionManagerFactory) -> MongoDBSessionRepository:
+    """A repository on the factory's shared client, for reads that must not create the session."""
+    return MongoDBSessionRepository(
+        client=factory.client, database_name=factory.database_name, collection_name=factory.collection_name
+    )
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``error`` or its cause chain is a ``kind`` (strands wraps errors raised in its event loop)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def _sse(event: Mapping[str, Any]) -> str:
+    return f"data: {json.dumps(event, default=str)}\n\n"
+
+
+def _tool_output(result: Mapping[str, Any]) -> ToolOutput:
+    parts = []
+    for item in result.get("content", []):
+        if "text" in item:
+            parts.append(str(item["text"]))
+        elif "json" in item:
+            parts.append(json.dumps(item["json"], default=str))
+    return ToolOutput(status=result.get("status"), text=" ".join(parts))
+
+
+def _history_message(message_id: int, message: Mapping[str, Any], created_at: str | None) -> HistoryMessage:
+    content = message.get("content", [])
+    return HistoryMessage(
+        message_id=message_id,
+        role=message.get("role", "assistant"),
+        text="".join(block["text"] for block in content if "text" in block),
+        tool_calls=[
+            ToolCall(name=block["toolUse"]["name"], input=block["toolUse"].get("input"))
+            for block in content
+            if "toolUse" in block
+        ],
+        tool_results=[_tool_output(block["toolResult"]) for block in content if "toolResult" in block],
+        created_at=created_at,
+    )
+
+
+def _feedback_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    rating = entry.get("rating")
+    return {
+        "rating": rating if rating in ("up", "down") else None,
+        "comment": str(entry.get("comment") or ""),
+        "created_at": entry.get("created_at"),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Metadata as JSON-friendly values (datetimes stay datetimes for FastAPI; ObjectIds and the like become text)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool | datetime):
+        return value
+    if isinstance(value, ObjectId | bytes):
+        return str(value)
+    return str(value)
