@@ -52,7 +52,7 @@ def escape_key(key: str) -> str:
 
 
 def unescape_key(key: str) -> str:
-    """Invert :func:`escape_key`."""
+    """Invert `escape_key`."""
     for char, escaped in reversed(_ESCAPES.items()):
         key = key.replace(escaped, char)
     return key

@@ -52,7 +52,7 @@ class MongoDBSessionManager(RepositorySessionManager):
                 embedded development server is used.
             database_name: Database holding the sessions.
             collection_name: Collection holding one document per session.
-            client: A shared ``MongoClient`` to borrow; :meth:`close` leaves it open.
+            client: A shared ``MongoClient`` to borrow; `close` leaves it open.
             metadata_fields: Metadata fields to index for searching.
             metadata_hook: Interceptor for metadata ``update``/``get``/``delete`` (alias ``metadataHook``).
             feedback_hook: Interceptor for feedback ``add`` (alias ``feedbackHook``).

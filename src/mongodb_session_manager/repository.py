@@ -59,7 +59,7 @@ class MongoDBSessionRepository(SessionRepository):
     """Stores strands sessions, agents, messages and multi-agent state in MongoDB.
 
     Every method is one MongoDB command on its success path. The repository either owns its
-    client (built from ``connection_string``, closed by :meth:`close`) or borrows ``client``
+    client (built from ``connection_string``, closed by `close`) or borrows ``client``
     (never closed here).
     """
 
@@ -225,12 +225,12 @@ class MongoDBSessionRepository(SessionRepository):
         )
 
     def stage_agent_update(self, session_id: str, agent_id: str, staged: StagedAgentUpdate) -> None:
-        """Hold manager fields for an agent until its next :meth:`update_agent` or :meth:`flush_agent_update`."""
+        """Hold manager fields for an agent until its next `update_agent` or `flush_agent_update`."""
         with self._lock:
             self._staged[(session_id, agent_id)] = staged
 
     def flush_agent_update(self, session_id: str, agent_id: str) -> None:
-        """Write staged fields that no :meth:`update_agent` carried (nothing to write costs nothing)."""
+        """Write staged fields that no `update_agent` carried (nothing to write costs nothing)."""
         staged = self._take_staged(session_id, agent_id)
         if staged is not None:
             self._write_agent(session_id, agent_id, {}, staged)

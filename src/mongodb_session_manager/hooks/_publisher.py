@@ -107,7 +107,7 @@ class BackgroundPublisher:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` was called."""
+        """True once `close` was called."""
         return self._closed
 
     def stats(self) -> dict[str, int]:

@@ -25,7 +25,7 @@ from ._base import NotificationHook, call_operation
 
 
 class CombinedHook:
-    """An interceptor made of several hooks; see :func:`combine_hooks`."""
+    """An interceptor made of several hooks; see `combine_hooks`."""
 
     def __init__(self, *hooks: Callable[..., Any]) -> None:
         """Combine ``hooks`` (notification hooks and plain interceptors, in the order they should act).
@@ -90,7 +90,7 @@ def combine_hooks(*hooks: Callable[..., Any]) -> CombinedHook:
 
 
 def combine_metadata_hooks(*hooks: Callable[..., Any]) -> CombinedHook:
-    """Combine metadata hooks, e.g. ``combine_metadata_hooks(websocket_hook, sqs_hook)``; see :func:`combine_hooks`."""
+    """Combine metadata hooks, e.g. ``combine_metadata_hooks(websocket_hook, sqs_hook)``; see `combine_hooks`."""
     return CombinedHook(*hooks)
 
 

@@ -186,7 +186,7 @@ def create_feedback_sns_hook(
 ) -> FeedbackSNSHook:
     """Create a feedback hook that publishes to SNS by rating; pass it as ``feedback_hook``.
 
-    ``options`` are :class:`FeedbackSNSHook`'s keyword-only arguments (``region``, ``client``, ``boto3_session``,
+    ``options`` are `FeedbackSNSHook`'s keyword-only arguments (``region``, ``client``, ``boto3_session``,
     ``endpoint_url``, ``max_workers``, ``max_pending``).
     """
     return FeedbackSNSHook(
@@ -204,7 +204,7 @@ def create_feedback_sns_hook(
 
 
 def is_feedback_sns_hook_available() -> bool:
-    """Return True when boto3 is installed, so :func:`create_feedback_sns_hook` can work."""
+    """Return True when boto3 is installed, so `create_feedback_sns_hook` can work."""
     return boto3_available()
 
 

@@ -128,14 +128,14 @@ def create_metadata_sqs_hook(
 ) -> MetadataSQSHook:
     """Create a metadata hook that sends updates and deletes to SQS; pass it as ``metadata_hook``.
 
-    ``options`` are :class:`MetadataSQSHook`'s keyword-only arguments (``region``, ``client``, ``boto3_session``,
+    ``options`` are `MetadataSQSHook`'s keyword-only arguments (``region``, ``client``, ``boto3_session``,
     ``endpoint_url``, ``max_workers``, ``max_pending``).
     """
     return MetadataSQSHook(queue_url, metadata_fields, **options)
 
 
 def is_metadata_sqs_hook_available() -> bool:
-    """Return True when boto3 is installed, so :func:`create_metadata_sqs_hook` can work."""
+    """Return True when boto3 is installed, so `create_metadata_sqs_hook` can work."""
     return boto3_available()
 
 

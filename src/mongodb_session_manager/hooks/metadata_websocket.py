@@ -134,14 +134,14 @@ def create_metadata_websocket_hook(
 ) -> MetadataWebSocketHook:
     """Create a metadata hook that pushes updates and deletes to the session's WebSocket client.
 
-    ``options`` are :class:`MetadataWebSocketHook`'s keyword-only arguments (``region_name``, ``client``,
+    ``options`` are `MetadataWebSocketHook`'s keyword-only arguments (``region_name``, ``client``,
     ``boto3_session``, ``endpoint_url``, ``max_workers``, ``max_pending``).
     """
     return MetadataWebSocketHook(api_gateway_endpoint, metadata_fields, region, **options)
 
 
 def is_metadata_websocket_hook_available() -> bool:
-    """Return True when boto3 is installed, so :func:`create_metadata_websocket_hook` can work."""
+    """Return True when boto3 is installed, so `create_metadata_websocket_hook` can work."""
     return boto3_available()
 
 
