@@ -12,21 +12,17 @@ history; this one shares its stream encoder but not that bookkeeping.)
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterable, Sequence
+from typing import Any
 
-from pydantic import BaseModel
 from strands import tool
-from strands.models import Model
 from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-from mongodb_session_manager.testing import stream_blocks
+from mongodb_session_manager.testing import OfflineModel, stream_blocks
 
 __all__ = ["Response", "ScriptedModel", "ToolCall", "lookup_order", "make_lookup_order"]
-
-T = TypeVar("T", bound=BaseModel)
 
 
 class ToolCall(dict):
@@ -41,31 +37,16 @@ Response = str | ToolCall
 """One scripted assistant message: plain text, or a tool call (optionally preceded by text)."""
 
 
-class ScriptedModel(Model):
+class ScriptedModel(OfflineModel):
     """Replays ``responses`` in a cycle, one per model call, as strands stream events."""
 
     def __init__(self, responses: Sequence[Response], model_id: str = "benchmark-scripted-model") -> None:
         """Create the model; ``responses`` are used in order and start over when exhausted."""
         if not responses:
             raise ValueError("responses must not be empty")
-        self.config: dict[str, Any] = {"model_id": model_id}
+        super().__init__(model_id)
         self._responses = list(responses)
         self._calls = 0
-
-    def update_config(self, **model_config: Any) -> None:
-        """Merge keys into the model configuration."""
-        self.config.update(model_config)
-
-    def get_config(self) -> dict[str, Any]:
-        """Return the model configuration (with ``model_id``)."""
-        return self.config
-
-    async def structured_output(
-        self, output_model: type[T], prompt: Messages, system_prompt: str | None = None, **kwargs: Any
-    ) -> AsyncGenerator[dict[str, T | Any], None]:
-        """Not supported by the scripted model."""
-        raise NotImplementedError("ScriptedModel does not support structured_output")
-        yield {}  # pragma: no cover - makes this an async generator
 
     async def stream(
         self,

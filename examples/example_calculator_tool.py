@@ -10,11 +10,10 @@ blocks (text, ``toolUse``, ``toolResult``) and the event-loop metrics stored on 
 
 import uuid
 
-from calculator import calculator
 from strands import Agent
 
 from mongodb_session_manager import create_mongodb_session_manager
-from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.demo_model import calculator, create_model, describe_model
 
 DATABASE = "examples"
 COLLECTION = "sessions"

@@ -21,13 +21,12 @@ from typing import Any
 
 import httpx
 import uvicorn
-from calculator import calculator
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 from strands import Agent
 
 from mongodb_session_manager import close_global_factory, get_global_factory, initialize_global_factory
-from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.demo_model import calculator, create_model, describe_model
 
 DATABASE = "examples"
 COLLECTION = "sessions"

@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from calculator import calculator
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -40,7 +39,7 @@ from mongodb_session_manager import (
     get_global_factory,
     initialize_global_factory,
 )
-from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.demo_model import calculator, create_model, describe_model
 
 DATABASE = "examples"
 COLLECTION = "sessions"

@@ -13,12 +13,11 @@ import asyncio
 import time
 import uuid
 
-from calculator import calculator
 from strands import Agent
 from strands.models import Model
 
 from mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
-from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.demo_model import calculator, create_model, describe_model
 
 DATABASE = "examples"
 COLLECTION = "sessions"

@@ -13,23 +13,15 @@ import subprocess
 import sys
 import uuid
 
-from strands import Agent, tool
+from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
-from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.demo_model import calculator, create_model, describe_model
 
 DATABASE = "quickstart"
 COLLECTION = "agent_sessions"
 AGENT_ID = "assistant"
 SYSTEM_PROMPT = "You are a helpful assistant. Use the calculator for arithmetic."
-
-
-@tool
-def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression with + - * / and parentheses."""
-    if not set(expression) <= set("0123456789+-*/(). "):
-        return "Error: only numbers, + - * / and parentheses are allowed"
-    return str(eval(expression, {"__builtins__": {}}))
 
 
 def make_agent(session_id: str) -> tuple[Agent, MongoDBSessionManager]:

@@ -13,21 +13,23 @@ history (so a restored session can be seen working) and otherwise gives a short 
 
 from __future__ import annotations
 
+import ast
 import json
+import operator
 import os
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterable, Callable
+from typing import Any
 
-from pydantic import BaseModel
+from strands import tool
 from strands.models import Model
 from strands.types.content import Message, Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolResult, ToolSpec
 
-from .testing import stream_blocks
+from .testing import OfflineModel, stream_blocks
 
 __all__ = [
     "DEFAULT_ANTHROPIC_MODEL_ID",
@@ -36,11 +38,12 @@ __all__ = [
     "DEMO_PREFIX",
     "PROVIDERS",
     "DemoModel",
+    "calculator",
     "create_model",
     "describe_model",
+    "evaluate",
 ]
 
-T = TypeVar("T", bound=BaseModel)
 
 DEMO_PREFIX = "[demo model] "
 DEMO_MODEL_ID = "demo-model"
@@ -83,27 +86,12 @@ def _find_expression(text: str) -> str | None:
     return None
 
 
-class DemoModel(Model):
+class DemoModel(OfflineModel):
     """An offline, rule-based strands model for running the examples without credentials."""
 
     def __init__(self, model_id: str = DEMO_MODEL_ID) -> None:
         """Create the demo model."""
-        self.config: dict[str, Any] = {"model_id": model_id}
-
-    def update_config(self, **model_config: Any) -> None:
-        """Merge the given keys into the model configuration."""
-        self.config.update(model_config)
-
-    def get_config(self) -> dict[str, Any]:
-        """Return the model configuration (always contains ``model_id``)."""
-        return self.config
-
-    async def structured_output(
-        self, output_model: type[T], prompt: Messages, system_prompt: str | None = None, **kwargs: Any
-    ) -> AsyncGenerator[dict[str, T | Any], None]:
-        """Structured output is not supported by the demo model."""
-        raise NotImplementedError("DemoModel does not support structured_output")
-        yield {}  # pragma: no cover - makes this an async generator
+        super().__init__(model_id)
 
     def respond(self, messages: Messages, tool_specs: list[ToolSpec] | None = None) -> dict[str, Any]:
         """Decide the next assistant turn: ``{"text": ...}`` or ``{"tool": name, "input": {...}}``."""
@@ -183,6 +171,57 @@ class DemoModel(Model):
             turn = {**turn, "id": f"tooluse_demo_{uuid.uuid4().hex[:16]}"}
         async for event in stream_blocks([turn], messages, system_prompt, started):
             yield event
+
+
+MAX_EXPRESSION_LENGTH = 200
+
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def evaluate(expression: str) -> int | float:
+    """Evaluate ``expression``; only numbers, + - * / and parentheses are accepted.
+
+    Raises:
+        ValueError: The expression is too long, malformed or uses anything else.
+        ZeroDivisionError: It divides by zero.
+    """
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise ValueError(f"expressions are limited to {MAX_EXPRESSION_LENGTH} characters")
+
+    def value(node: ast.AST) -> int | float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            return _UNARY[type(node.op)](value(node.operand))
+        raise ValueError("only numbers, + - * / and parentheses are allowed")
+
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ValueError(f"not an arithmetic expression: {expression!r}") from error
+    result = value(tree.body)
+    return int(result) if isinstance(result, float) and result.is_integer() else result
+
+
+@tool
+def calculator(expression: str) -> str:
+    """Evaluate an arithmetic expression with + - * / and parentheses, e.g. "12 * (3 + 4)".
+
+    Args:
+        expression: The expression to evaluate.
+    """
+    try:
+        return str(evaluate(expression))
+    except (ValueError, ZeroDivisionError, RecursionError) as error:
+        return f"Error: {error}"
 
 
 def _aws_credentials_available() -> bool:

@@ -260,7 +260,7 @@ class MongoDBSessionRepository(SessionRepository):
         updates: dict[str, Any] = {"updated_at": now, f"{path}.updated_at": now}
         if changed:
             updates.update({f"{path}.agent_data.{key}": value for key, value in data.items()})
-        array_filters = None
+        array_filters: list[Mapping[str, Any]] | None = None
         if message_fields:
             updates.update({f"{path}.messages.$[m].{key}": value for key, value in message_fields.items()})
             array_filters = [{"m.message_id": staged.message_id}]
@@ -321,7 +321,7 @@ class MongoDBSessionRepository(SessionRepository):
     def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
         """Read one message, shipping only that element of the array."""
         message_id = _check_message_id(message_id)
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"_id": session_id}},
             {
                 "$project": {
@@ -506,7 +506,7 @@ class MongoDBSessionRepository(SessionRepository):
 
     def list_agents(self, session_id: str) -> list[dict[str, Any]]:
         """Return ``{agent_id, model, system_prompt}`` for every agent in the session, without messages."""
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"_id": session_id}},
             {"$project": {"_id": 0, "agents": {"$objectToArray": {"$ifNull": ["$agents", {}]}}}},
             {"$unwind": "$agents"},

@@ -27,11 +27,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from strands.models import Model
-from strands.types.content import Message, Messages
-from strands.types.streaming import StreamEvent
+from strands.types.content import ContentBlockStart, Message, Messages
+from strands.types.event_loop import Usage
+from strands.types.streaming import ContentBlockDelta, StreamEvent
 from strands.types.tools import ToolSpec
 
-__all__ = ["ScriptExhaustedError", "ScriptItem", "ScriptedModel", "count_tokens", "stream_blocks"]
+__all__ = ["OfflineModel", "ScriptExhaustedError", "ScriptItem", "ScriptedModel", "count_tokens", "stream_blocks"]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -112,22 +113,12 @@ def _normalize_item(item: ScriptItem, position: int) -> list[dict[str, Any]]:
     raise TypeError(f"script item {position}: expected str, dict or list, got {type(item).__name__}")
 
 
-class ScriptedModel(Model):
-    """A strands model that replays scripted responses and records the messages it was called with."""
+class OfflineModel(Model):
+    """Base of the offline models: a ``model_id`` config and no structured output."""
 
-    def __init__(self, responses: Sequence[ScriptItem], model_id: str = "scripted-model") -> None:
-        """Create the model from a list of script items, consumed one per model call."""
+    def __init__(self, model_id: str) -> None:
+        """Start the configuration with ``model_id``."""
         self.config: dict[str, Any] = {"model_id": model_id}
-        self._script = [_normalize_item(item, position) for position, item in enumerate(responses)]
-        self._index = 0
-        self.calls: list[list[Message]] = []
-        self.system_prompts: list[str | None] = []
-        self.tool_specs: list[list[ToolSpec]] = []
-
-    @property
-    def remaining(self) -> int:
-        """Return how many scripted responses have not been consumed yet."""
-        return len(self._script) - self._index
 
     def update_config(self, **model_config: Any) -> None:
         """Merge the given keys into the model configuration."""
@@ -140,9 +131,27 @@ class ScriptedModel(Model):
     async def structured_output(
         self, output_model: type[T], prompt: Messages, system_prompt: str | None = None, **kwargs: Any
     ) -> AsyncGenerator[dict[str, T | Any], None]:
-        """Structured output is not supported by the scripted model."""
-        raise NotImplementedError("ScriptedModel does not support structured_output")
+        """Structured output is not supported offline."""
+        raise NotImplementedError(f"{type(self).__name__} does not support structured_output")
         yield {}  # pragma: no cover - makes this an async generator
+
+
+class ScriptedModel(OfflineModel):
+    """A strands model that replays scripted responses and records the messages it was called with."""
+
+    def __init__(self, responses: Sequence[ScriptItem], model_id: str = "scripted-model") -> None:
+        """Create the model from a list of script items, consumed one per model call."""
+        super().__init__(model_id)
+        self._script = [_normalize_item(item, position) for position, item in enumerate(responses)]
+        self._index = 0
+        self.calls: list[list[Message]] = []
+        self.system_prompts: list[str | None] = []
+        self.tool_specs: list[list[ToolSpec]] = []
+
+    @property
+    def remaining(self) -> int:
+        """Return how many scripted responses have not been consumed yet."""
+        return len(self._script) - self._index
 
     async def stream(
         self,
@@ -189,9 +198,9 @@ async def stream_blocks(
         if "tool" in block:
             has_tool = True
             tool_use_id = block.get("id") or f"tooluse_{uuid.uuid4().hex[:24]}"
-            start = {"toolUse": {"toolUseId": tool_use_id, "name": block["tool"]}}
+            start: ContentBlockStart = {"toolUse": {"toolUseId": tool_use_id, "name": block["tool"]}}
             yield {"contentBlockStart": {"contentBlockIndex": index, "start": start}}
-            delta = {"toolUse": {"input": json.dumps(block["input"])}}
+            delta: ContentBlockDelta = {"toolUse": {"input": json.dumps(block["input"])}}
             yield {"contentBlockDelta": {"contentBlockIndex": index, "delta": delta}}
             yield {"contentBlockStop": {"contentBlockIndex": index}}
             output_tokens += count_tokens(block["tool"]) + count_tokens(block["input"])
@@ -207,5 +216,9 @@ async def stream_blocks(
     if input_tokens is None:
         input_tokens = _message_tokens(messages, system_prompt)
     latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
-    usage = {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
+    usage: Usage = {
+        "inputTokens": input_tokens,
+        "outputTokens": output_tokens,
+        "totalTokens": input_tokens + output_tokens,
+    }
     yield {"metadata": {"usage": usage, "metrics": {"latencyMs": latency_ms}}}
