@@ -4,28 +4,17 @@ The backend is the playground app served by uvicorn on 127.0.0.1 with the offlin
 test's MongoDB database; the page, script and stylesheet are the files the app serves.
 """
 
-import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from pymongo import MongoClient
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian chromium is missing: apt-get install -y chromium", allow_module_level=True)
+from browser_support import chromium, served, skip_without_chromium
 
-import uvicorn  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+skip_without_chromium()
+
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from mongodb_session_manager.demo_model import DemoModel  # noqa: E402
 from playground.chat import Settings, create_app  # noqa: E402
@@ -57,33 +46,15 @@ def playground(mongo_uri: str, database_name: str) -> Iterator[Playground]:
     settings = Settings(
         mongodb_uri=mongo_uri, database_name=database_name, collection_name=COLLECTION, demo_token_delay_ms=60
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, model=DemoModel()), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="playground", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the playground backend did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Playground(url=f"http://127.0.0.1:{port}", mongo_uri=mongo_uri, database_name=database_name)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(create_app(settings, model=DemoModel()), "playground") as url:
+        yield Playground(url=url, mongo_uri=mongo_uri, database_name=database_name)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Debian chromium (never a downloaded browser)."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

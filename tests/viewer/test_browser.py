@@ -4,9 +4,6 @@ Sessions are written by the library itself (real ``strands.Agent`` objects with 
 the real FastAPI app served by uvicorn on 127.0.0.1, and the pages are the static files it serves.
 """
 
-import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,22 +13,13 @@ import pytest
 from pymongo import MongoClient
 from strands import Agent, tool
 
+from browser_support import chromium, served, skip_without_chromium
 from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.testing import ScriptedModel
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian chromium is missing: apt-get install -y chromium", allow_module_level=True)
+skip_without_chromium()
 
-import uvicorn  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from session_viewer.backend.app import create_app  # noqa: E402
 from session_viewer.backend.config import Settings  # noqa: E402
@@ -152,31 +140,15 @@ def viewer(mongo_uri: str, database_name: str, viewer_settings: dict) -> Iterato
         enum_fields_str="status",
         **viewer_settings,
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="session-viewer", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the viewer backend did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Viewer(url=f"http://127.0.0.1:{port}", session_passwords=passwords)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served(create_app(settings), "session-viewer") as url:
+        yield Viewer(url=url, session_passwords=passwords)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Debian chromium (never a downloaded browser)."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _open_page(browser: Browser, **context_options) -> Iterator[Page]:
