@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from pymongo import monitoring
 from strands import Agent
@@ -30,6 +29,7 @@ from strands import Agent
 from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
 from mongodb_session_manager.demo_model import DemoModel, describe_model
 from mongodb_session_manager.embedded import default_connection_string
+from mongodb_session_manager.pool import ConnectionCounter
 
 DATABASE = "examples"
 COLLECTION = "performance_sessions"
@@ -55,38 +55,22 @@ class CommandCounter(monitoring.CommandListener):
         pass
 
 
-class ConnectionCounter(monitoring.ConnectionPoolListener):
-    """Counts the connections a client's pool opens; pymongo wants every pool event handled."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
-        with self._lock:
-            self.count += 1
-
-    def pool_created(self, event: Any) -> None: ...
-    def pool_ready(self, event: Any) -> None: ...
-    def pool_cleared(self, event: Any) -> None: ...
-    def pool_closed(self, event: Any) -> None: ...
-    def connection_ready(self, event: Any) -> None: ...
-    def connection_closed(self, event: Any) -> None: ...
-    def connection_check_out_started(self, event: Any) -> None: ...
-    def connection_check_out_failed(self, event: Any) -> None: ...
-    def connection_checked_out(self, event: Any) -> None: ...
-    def connection_checked_in(self, event: Any) -> None: ...
-
-
 class Monitor:
     """The listeners to give a client, and their counts."""
 
     def __init__(self) -> None:
         self.commands, self.connections = CommandCounter(), ConnectionCounter()
         self.listeners = [self.commands, self.connections]
+        self._connections_before = 0
 
     def reset(self) -> None:
-        self.commands.count = self.connections.count = 0
+        self.commands.count = 0
+        self._connections_before = self.connections.snapshot()["created_total"]
+
+    @property
+    def connections_opened(self) -> int:
+        """Connections the client opened since the last ``reset``."""
+        return self.connections.snapshot()["created_total"] - self._connections_before
 
 
 def handle_request(session_manager: MongoDBSessionManager, model: DemoModel) -> None:
@@ -107,7 +91,7 @@ def measure(name: str, run_one: Callable[[str], None], session_ids: list[str], m
         durations.append(time.perf_counter() - started)
     counts = {
         "commands": monitor.commands.count / len(session_ids),
-        "connections": monitor.connections.count / len(session_ids),
+        "connections": monitor.connections_opened / len(session_ids),
     }
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:

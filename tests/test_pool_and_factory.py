@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
-from mongodb_session_manager.pool import MongoDBConnectionPool
+from mongodb_session_manager.pool import ConnectionCounter, MongoDBConnectionPool
 
 THREADS = 20
 MANAGERS = 50
@@ -72,29 +72,6 @@ def client_constructions(monkeypatch: pytest.MonkeyPatch) -> list[MongoClient[An
 def database_name() -> str:
     """Return a database name unique to the test."""
     return f"pool_{uuid.uuid4().hex[:12]}"
-
-
-class CreatedConnections(monitoring.ConnectionPoolListener):
-    """Counts ``connection_created`` events."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.created = 0
-
-    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
-        with self._lock:
-            self.created += 1
-
-    def pool_created(self, event: Any) -> None: ...
-    def pool_ready(self, event: Any) -> None: ...
-    def pool_cleared(self, event: Any) -> None: ...
-    def pool_closed(self, event: Any) -> None: ...
-    def connection_ready(self, event: Any) -> None: ...
-    def connection_closed(self, event: Any) -> None: ...
-    def connection_check_out_started(self, event: Any) -> None: ...
-    def connection_check_out_failed(self, event: Any) -> None: ...
-    def connection_checked_out(self, event: Any) -> None: ...
-    def connection_checked_in(self, event: Any) -> None: ...
 
 
 def _with_credentials(uri: str, user: str, password: str) -> str:
@@ -243,12 +220,12 @@ def test_stats_report_live_connection_counts(_pool_server: str) -> None:
 
 
 def test_user_event_listeners_still_receive_events(_pool_server: str) -> None:
-    listener = CreatedConnections()
+    listener = ConnectionCounter()
     client = MongoDBConnectionPool.initialize(connection_string=_pool_server, event_listeners=[listener])
 
     client.admin.command("ping")
 
-    assert listener.created >= 1
+    assert listener.snapshot()["created_total"] >= 1
 
 
 def test_close_resets_the_pool_and_is_safe_twice(_pool_server: str) -> None:
@@ -273,16 +250,16 @@ def test_factory_creates_managers_without_new_connections_or_clients(
 ) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
-    listener = CreatedConnections()
+    listener = ConnectionCounter()
     factory = MongoDBSessionManagerFactory(
         connection_string=_pool_server, database_name=database_name, event_listeners=[listener]
     )
     warm_up = factory.create_session_manager("warm-up")
     assert warm_up.session_repository.read_session("warm-up") is not None
     min_pool_size = factory.get_connection_stats()["options"]["minPoolSize"]
-    _wait_until(lambda: listener.created >= min_pool_size)
+    _wait_until(lambda: listener.snapshot()["created_total"] >= min_pool_size)
     clients_before = len(client_constructions)
-    connections_before = listener.created
+    connections_before = listener.snapshot()["created_total"]
 
     for index in range(MANAGERS):
         session_id = f"session-{index}"
@@ -290,7 +267,7 @@ def test_factory_creates_managers_without_new_connections_or_clients(
         assert manager.session_repository.read_session(session_id).session_id == session_id
         manager.get_metadata()
 
-    assert listener.created - connections_before == 0
+    assert listener.snapshot()["created_total"] - connections_before == 0
     assert len(client_constructions) - clients_before == 0
     assert factory.client.admin.command("ping")["ok"] == 1
     factory.close()

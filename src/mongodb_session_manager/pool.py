@@ -35,7 +35,7 @@ from pymongo.monitoring import (
     PoolReadyEvent,
 )
 
-__all__ = ["DEFAULT_POOL_OPTIONS", "MongoDBConnectionPool", "describe_client"]
+__all__ = ["DEFAULT_POOL_OPTIONS", "ConnectionCounter", "MongoDBConnectionPool", "describe_client"]
 
 logger = logging.getLogger(__name__)
 
