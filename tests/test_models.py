@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import operator
 from typing import Any
 
 import pytest
@@ -14,38 +12,7 @@ from strands.types.tools import ToolResult, ToolUse
 from mongodb_session_manager import demo_model
 from mongodb_session_manager.testing import ScriptedModel, ScriptExhaustedError
 
-_OPERATORS: dict[type, Any] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-}
-
-
-def _evaluate(node: ast.AST) -> float:
-    """Evaluate an arithmetic AST node made of numbers and + - * /."""
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.operand))
-    raise ValueError("unsupported expression")
-
-
-@tool
-def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression.
-
-    Args:
-        expression: The expression to evaluate, e.g. "6*7".
-    """
-    value = _evaluate(ast.parse(expression, mode="eval"))
-    return str(int(value)) if float(value).is_integer() else str(value)
+calculator = demo_model.calculator
 
 
 @tool

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from strands import Agent
 from strands.models import Model
+from strands.types.tools import ToolResult
 
 from mongodb_session_manager import (
     DuplicateMessageError,
@@ -28,7 +29,7 @@ from mongodb_session_manager import (
     SessionNotFoundError,
     get_global_factory,
 )
-from mongodb_session_manager.demo_model import DemoModel, describe_model
+from mongodb_session_manager.demo_model import DemoModel, describe_model, tool_result_text
 
 from .agent import AGENT_ID, build_agent
 from .config import Settings
@@ -284,14 +285,8 @@ def _sse(event: Mapping[str, Any]) -> str:
     return f"data: {json.dumps(event, default=str)}\n\n"
 
 
-def _tool_output(result: Mapping[str, Any]) -> ToolOutput:
-    parts = []
-    for item in result.get("content", []):
-        if "text" in item:
-            parts.append(str(item["text"]))
-        elif "json" in item:
-            parts.append(json.dumps(item["json"], default=str))
-    return ToolOutput(status=result.get("status"), text=" ".join(parts))
+def _tool_output(result: ToolResult) -> ToolOutput:
+    return ToolOutput(status=result.get("status"), text=tool_result_text(result))
 
 
 def _history_message(message_id: int, message: Mapping[str, Any], created_at: str | None) -> HistoryMessage:

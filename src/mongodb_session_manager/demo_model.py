@@ -42,6 +42,7 @@ __all__ = [
     "create_model",
     "describe_model",
     "evaluate",
+    "tool_result_text",
 ]
 
 
@@ -64,7 +65,7 @@ def _message_text(message: Message) -> str:
     return " ".join(block["text"] for block in message.get("content", []) if "text" in block)
 
 
-def _tool_result_text(result: ToolResult) -> str:
+def tool_result_text(result: ToolResult) -> str:
     """Join the text and JSON items of a tool result."""
     parts = []
     for item in result.get("content", []):
@@ -147,7 +148,7 @@ class DemoModel(OfflineModel):
                     names[block["toolUse"]["toolUseId"]] = block["toolUse"]["name"]
         sentences = []
         for result in results:
-            value = _tool_result_text(result) or "(no output)"
+            value = tool_result_text(result) or "(no output)"
             name = names.get(result.get("toolUseId", ""), "tool")
             if result.get("status") == "error":
                 sentences.append(f"The {name} tool failed: {value}")
