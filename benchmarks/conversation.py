@@ -25,7 +25,9 @@ from strands.agent.conversation_manager import NullConversationManager, SlidingW
 from strands.session.session_manager import SessionManager
 from strands.types.content import Message
 
-from .scripted import Response, ScriptedModel, ToolCall, lookup_order
+from mongodb_session_manager.testing import ScriptedModel, ScriptItem
+
+from .tools import lookup_order
 
 __all__ = [
     "AGENT_ID",
@@ -66,7 +68,10 @@ WINDOW = 40
 MESSAGES_PER_TURN = 4
 """Messages added by the measured (tool) turn."""
 
-TURN_RESPONSES: list[Response] = [ToolCall("lookup_order", {"order_id": "A-1042"}, text=_TOOL_PREAMBLE), _TOOL_ANSWER]
+TURN_RESPONSES: list[ScriptItem] = [
+    {"text": _TOOL_PREAMBLE, "tool": "lookup_order", "input": {"order_id": "A-1042"}},
+    _TOOL_ANSWER,
+]
 """Model responses of one tool turn; the scripted model cycles through them, one tool turn per prompt."""
 
 
@@ -74,10 +79,13 @@ def make_agent(
     session_manager: SessionManager | None = None,
     messages: list[Message] | None = None,
     tool: Any = lookup_order,
-    responses: Sequence[Response] | None = None,
+    responses: Sequence[ScriptItem] | None = None,
     window: bool = False,
 ) -> Agent:
     """Build the benchmark agent: scripted model, ``lookup_order`` tool, whole history kept in context.
+
+    The model repeats its script and never reads its input (``record=False``): a 5,000-message history costs it
+    nothing, so what grows with the history is only strands' own bookkeeping and the session store.
 
     ``NullConversationManager`` keeps every message in the agent (strands' default, a 40-message sliding window,
     would restore only the window): the point is to measure a store holding and restoring the whole history.
@@ -85,7 +93,7 @@ def make_agent(
     """
     manager = SlidingWindowConversationManager(window_size=WINDOW) if window else NullConversationManager()
     return Agent(
-        model=ScriptedModel(responses or TURN_RESPONSES),
+        model=ScriptedModel(responses or TURN_RESPONSES, "benchmark-scripted-model", repeat=True, record=False),
         tools=[tool],
         agent_id=AGENT_ID,
         system_prompt=SYSTEM_PROMPT,

@@ -24,6 +24,7 @@ from strands.session.session_manager import SessionManager
 
 from mongodb_session_manager import DocumentTooLargeError
 from mongodb_session_manager import documents as docs
+from mongodb_session_manager.pool import ConnectionCounter
 
 from .conversation import (
     AGENT_ID,
@@ -35,7 +36,7 @@ from .conversation import (
     tool_turn_messages,
     window_offset,
 )
-from .stores import ConnectionCounter, MongoStore, Store, StoreTimer, stored_elements, timed_store_calls
+from .stores import MongoStore, Store, StoreTimer, stored_elements, timed_store_calls
 
 __all__ = [
     "measure_concurrency",
@@ -218,7 +219,7 @@ def measure_stateless(mongo: MongoStore, sizes: Sequence[int], repeats: int, log
             for variant in samples:
                 gc.collect()
                 connections = ConnectionCounter()
-                opened_before = mongo.connections.created
+                opened_before = mongo.connections.snapshot()["created_total"]
                 mongo.counter.start(count_bytes=False)
                 started = time.perf_counter()
                 if variant == "factory":
@@ -232,7 +233,11 @@ def measure_stateless(mongo: MongoStore, sizes: Sequence[int], repeats: int, log
                 counts = mongo.counter.stop()
                 if index == 0:
                     continue  # warm-up
-                opened = connections.created + mongo.connections.created - opened_before
+                opened = (
+                    connections.snapshot()["created_total"]
+                    + mongo.connections.snapshot()["created_total"]
+                    - opened_before
+                )
                 samples[variant].append(
                     {"time_ms": _ms(elapsed), "round_trips": counts["round_trips"], "connections_opened": opened}
                 )

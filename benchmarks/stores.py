@@ -7,8 +7,9 @@
 | ``s3`` | strands' ``S3SessionManager`` against moto's S3 server | an HTTP request |
 | ``memory`` | no session manager: strands' own cost of the same turn | (none) |
 
-Counting never changes what a store does: MongoDB is counted with pymongo command monitoring, S3 with botocore
-event hooks, files with a ``FileSessionManager`` subclass that only counts around the parent's file methods.
+Counting never changes what a store does: MongoDB is counted with pymongo command monitoring (the package's
+``testing.CommandLog``), S3 with botocore event hooks, files with a ``FileSessionManager`` subclass that only
+counts around the parent's file methods.
 Bytes are payload bytes: BSON commands and replies; HTTP request/status lines, headers and bodies; file sizes.
 """
 
@@ -26,7 +27,7 @@ import boto3
 import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.repository_session_manager import RepositorySessionManager
 from strands.session.s3_session_manager import S3SessionManager
@@ -36,11 +37,13 @@ from strands.types.session import SessionMessage
 
 from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
 from mongodb_session_manager import documents as docs
+from mongodb_session_manager.pool import ConnectionCounter
+from mongodb_session_manager.testing import CommandLog
 
 from .conversation import AGENT_ID, assistant_message_closes_turn, make_agent
 
 __all__ = [
-    "ConnectionCounter",
+    "CommandLogCounter",
     "Counter",
     "FileStore",
     "MemoryStore",
@@ -51,7 +54,6 @@ __all__ = [
     "timed_store_calls",
 ]
 
-_MONITORING_COMMANDS = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "saslStart"}
 _BULK_CHUNK = 500
 _BULK_BYTES = 4 * 1024 * 1024
 
@@ -67,14 +69,11 @@ class Counter:
         self.round_trips = 0
         self.bytes_sent = 0
         self.bytes_received = 0
-        self.wait_seconds: float | None = None
 
     def start(self, count_bytes: bool) -> None:
         """Zero the counts and start counting (bytes too when ``count_bytes``: it costs CPU time)."""
         with self._lock:
             self.round_trips = self.bytes_sent = self.bytes_received = 0
-            if self.wait_seconds is not None:
-                self.wait_seconds = 0.0
             self.count_bytes = count_bytes
             self.active = True
 
@@ -82,7 +81,7 @@ class Counter:
         """Stop counting and return the counts (bytes are None when they were not counted).
 
         ``server_ms`` is the driver-measured time of the round trips (request sent to reply read), for stores
-        that report it (MongoDB command monitoring); None otherwise.
+        that report it (``CommandLogCounter``: MongoDB command monitoring); None here.
         """
         with self._lock:
             self.active = False
@@ -91,10 +90,10 @@ class Counter:
                 "round_trips": self.round_trips,
                 "bytes_sent": self.bytes_sent if counted else None,
                 "bytes_received": self.bytes_received if counted else None,
-                "server_ms": round(self.wait_seconds * 1000, 3) if self.wait_seconds is not None else None,
+                "server_ms": None,
             }
 
-    def add(self, round_trips: int = 0, sent: int = 0, received: int = 0, wait_seconds: float = 0.0) -> None:
+    def add(self, round_trips: int = 0, sent: int = 0, received: int = 0) -> None:
         """Add to the counts when counting is on."""
         if not self.active:
             return
@@ -102,8 +101,6 @@ class Counter:
             self.round_trips += round_trips
             self.bytes_sent += sent
             self.bytes_received += received
-            if self.wait_seconds is not None:
-                self.wait_seconds += wait_seconds
 
 
 class Store:
@@ -171,67 +168,39 @@ class Store:
 # --------------------------------------------------------------------------------------------- MongoDB
 
 
-class _CommandCounter(monitoring.CommandListener):
-    """Feeds MongoDB commands and their BSON sizes into a ``Counter``."""
+class CommandLogCounter(Counter):
+    """A ``Counter`` read from a ``CommandLog``: the MongoDB round trips, bytes and wire time since ``start``."""
 
-    def __init__(self, counter: Counter) -> None:
-        self.counter = counter
+    def __init__(self, log: CommandLog) -> None:
+        """Count what ``log`` records (it watches every client of the store)."""
+        super().__init__()
+        self.log = log
+        self._at_start = self._totals()
 
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        counter = self.counter
-        if not counter.active or event.command_name in _MONITORING_COMMANDS:
-            return
-        counter.add(round_trips=1, sent=len(bson.encode(event.command)) if counter.count_bytes else 0)
+    def _totals(self) -> tuple[int, int, int, float]:
+        log = self.log
+        return log.round_trips, log.bytes_sent, log.reply_bytes, log.seconds
 
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        counter = self.counter
-        if counter.active and event.command_name not in _MONITORING_COMMANDS:
-            received = len(bson.encode(event.reply)) if counter.count_bytes else 0
-            counter.add(received=received, wait_seconds=event.duration_micros / 1e6)
+    def start(self, count_bytes: bool) -> None:
+        """Note where the log stands and measure sizes too when ``count_bytes``."""
+        self.log.count_bytes = count_bytes
+        self._at_start = self._totals()
+        super().start(count_bytes)
 
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        if self.counter.active and event.command_name not in _MONITORING_COMMANDS:
-            self.counter.add(wait_seconds=event.duration_micros / 1e6)
-
-
-class ConnectionCounter(monitoring.ConnectionPoolListener):
-    """Counts connections opened (what a per-request client pays for)."""
-
-    def __init__(self) -> None:
-        self.created = 0
-
-    def connection_created(self, event: monitoring.ConnectionCreatedEvent) -> None:
-        self.created += 1
-
-    def pool_created(self, event: Any) -> None:
-        pass
-
-    def pool_ready(self, event: Any) -> None:
-        pass
-
-    def pool_cleared(self, event: Any) -> None:
-        pass
-
-    def pool_closed(self, event: Any) -> None:
-        pass
-
-    def connection_ready(self, event: Any) -> None:
-        pass
-
-    def connection_closed(self, event: Any) -> None:
-        pass
-
-    def connection_check_out_started(self, event: Any) -> None:
-        pass
-
-    def connection_check_out_failed(self, event: Any) -> None:
-        pass
-
-    def connection_checked_out(self, event: Any) -> None:
-        pass
-
-    def connection_checked_in(self, event: Any) -> None:
-        pass
+    def stop(self) -> dict[str, Any]:
+        """Return what the log recorded since ``start`` (bytes are None when they were not counted)."""
+        self.active = False
+        counted = self.log.count_bytes
+        self.log.count_bytes = False  # the set-up between measurements is not measured
+        round_trips, sent, received, seconds = (
+            now - then for now, then in zip(self._totals(), self._at_start, strict=True)
+        )
+        return {
+            "round_trips": round_trips,
+            "bytes_sent": sent if counted else None,
+            "bytes_received": received if counted else None,
+            "server_ms": round(seconds * 1000, 3),
+        }
 
 
 def stored_elements(messages: list[Message], first_id: int = 0) -> list[dict[str, Any]]:
@@ -262,10 +231,11 @@ class MongoStore(Store):
         self.uri = uri
         self.database_name = f"msm_bench_{uuid.uuid4().hex[:8]}"
         self.collection_name = "sessions"
-        self.counter.wait_seconds = 0.0  # command monitoring measures each round trip's duration
+        self.commands = CommandLog(count_bytes=False)
+        self.counter = CommandLogCounter(self.commands)
         self.connections = ConnectionCounter()
         self.client: MongoClient[Any] = MongoClient(
-            uri, tz_aware=True, event_listeners=[_CommandCounter(self.counter), self.connections]
+            uri, tz_aware=True, event_listeners=[self.commands, self.connections]
         )
         self.factory = MongoDBSessionManagerFactory(
             client=self.client, database_name=self.database_name, collection_name=self.collection_name
@@ -282,7 +252,7 @@ class MongoStore(Store):
             connection_string=self.uri,
             database_name=self.database_name,
             collection_name=self.collection_name,
-            event_listeners=[_CommandCounter(self.counter), connections],
+            event_listeners=[self.commands, connections],
         )
 
     def release(self, manager: SessionManager | None) -> None:

@@ -1,7 +1,7 @@
 """Calculator tool agent: the agent calls a tool, and the call, its result and the answer's metrics are stored.
 
 Run it with ``uv run python examples/example_calculator_tool.py``. With no ``MONGODB_URI`` it uses the embedded
-development MongoDB server; with no model credentials, the offline demo model (which calls ``calculator`` for
+development MongoDB server; without ``STRANDS_MODEL_PROVIDER``, the offline demo model (which calls ``calculator`` for
 arithmetic).
 
 It prints each exchange, then what the session document holds for the agent: every message with its content
@@ -64,7 +64,7 @@ def main() -> None:
         )["agents"][AGENT_ID]["messages"][0]
         metrics = latest["event_loop_metrics"]
         print(
-            "Event-loop metrics stored on the latest answer (accumulated over this agent's model calls): "
+            "Event-loop metrics stored on the latest answer (its turn's model calls, tool cycle included): "
             f"latency {metrics['accumulated_metrics']['latencyMs']} ms, tokens {metrics['accumulated_usage']}"
         )
 

@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from pymongo import monitoring
 from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManager, combine_hooks, create_mongodb_session_manager
 from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.testing import CommandLog
 
 DATABASE = "examples"
 COLLECTION = "sessions"
@@ -77,22 +77,6 @@ class CachingHook:
         return original_func(**kwargs)
 
 
-class ReadCounter(monitoring.CommandListener):
-    """Counts the ``find`` commands a client sends to MongoDB."""
-
-    def __init__(self) -> None:
-        self.finds = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.finds += event.command_name == "find"
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 def open_session(name: str, hook: Callable[..., Any], **client_options: Any) -> MongoDBSessionManager:
     return create_mongodb_session_manager(
         session_id=f"metadata-hook-{name}-{uuid.uuid4().hex[:8]}",
@@ -133,13 +117,13 @@ def main() -> None:
         print(f"    stored afterwards: {session_manager.get_metadata()['metadata']}")
 
     print("3. Caching hook")
-    cache, reads = CachingHook(), ReadCounter()
-    with open_session("cache", cache, event_listeners=[reads]) as session_manager:
+    cache, commands = CachingHook(), CommandLog(count_bytes=False)  # CommandLog records the client's commands
+    with open_session("cache", cache, event_listeners=[commands]) as session_manager:
         session_manager.update_metadata({"status": "open"})
-        before = reads.finds
+        commands.clear()
         for _ in range(5):
             session_manager.get_metadata()
-        print(f"    5 x get_metadata(): {reads.finds - before} MongoDB read(s), {cache.hits} cache hits")
+        print(f"    5 x get_metadata(): {len(commands.reads)} MongoDB read(s), {cache.hits} cache hits")
         session_manager.update_metadata({"status": "closed"})
         print(f"    after an update the cache was cleared: {session_manager.get_metadata()['metadata']}")
 

@@ -17,54 +17,33 @@ model: this measures the storage path, which a real model's latency would hide.
 
 import argparse
 import statistics
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from pymongo import monitoring
 from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
 from mongodb_session_manager.demo_model import DemoModel, describe_model
 from mongodb_session_manager.embedded import default_connection_string
 from mongodb_session_manager.pool import ConnectionCounter
+from mongodb_session_manager.testing import CommandLog
 
 DATABASE = "examples"
 COLLECTION = "performance_sessions"
-_MONITORING = {"hello", "ismaster", "isMaster", "ping", "endSessions"}
-
-
-class CommandCounter(monitoring.CommandListener):
-    """Counts the commands a client sends: its round trips (server monitoring excluded)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in _MONITORING:
-            with self._lock:
-                self.count += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 class Monitor:
-    """The listeners to give a client, and their counts."""
+    """The listeners to give a client (the library's command log and connection counter), and their counts."""
 
     def __init__(self) -> None:
-        self.commands, self.connections = CommandCounter(), ConnectionCounter()
+        self.commands, self.connections = CommandLog(count_bytes=False), ConnectionCounter()
         self.listeners = [self.commands, self.connections]
         self._connections_before = 0
 
     def reset(self) -> None:
-        self.commands.count = 0
+        self.commands.clear()
         self._connections_before = self.connections.snapshot()["created_total"]
 
     @property
@@ -90,7 +69,7 @@ def measure(name: str, run_one: Callable[[str], None], session_ids: list[str], m
         run_one(session_id)
         durations.append(time.perf_counter() - started)
     counts = {
-        "commands": monitor.commands.count / len(session_ids),
+        "commands": monitor.commands.round_trips / len(session_ids),
         "connections": monitor.connections_opened / len(session_ids),
     }
     started = time.perf_counter()

@@ -76,12 +76,15 @@ async def main() -> None:
 
     session_id = f"stream-async-{uuid.uuid4().hex[:8]}"
     print(f"1. Streaming in session {session_id!r}:")
-    agent, session_manager = new_session(session_id, model)
+    # Opening a session reads MongoDB: do it off the event loop, as a server handling other requests must.
+    agent, session_manager = await asyncio.to_thread(new_session, session_id, model)
     await stream_and_print(agent, "Hi! My name is Alice.")
     await stream_and_print(agent, "What is 12 * (3 + 4)?")
 
     print("2. Three sessions streaming concurrently:")
-    sessions = [new_session(f"stream-async-{uuid.uuid4().hex[:8]}", model) for _ in range(3)]
+    sessions = await asyncio.gather(
+        *(asyncio.to_thread(new_session, f"stream-async-{uuid.uuid4().hex[:8]}", model) for _ in range(3))
+    )
     prompts = ["What is 1 + 2?", "My name is Bob.", "What is 10 / 4?"]
     results = await asyncio.gather(*(stream_quietly(agent, p) for (agent, _), p in zip(sessions, prompts, strict=True)))
     for (_agent, manager), prompt, (tokens, text) in zip(sessions, prompts, results, strict=True):

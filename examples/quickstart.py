@@ -1,8 +1,9 @@
-"""Quick start: a strands agent whose conversation and state survive into a new process.
+"""Quick start: an agent whose history survives into a new process (STRANDS_MODEL_PROVIDER=bedrock: a real model).
 
 Run it with ``uv run python examples/quickstart.py``. With no ``MONGODB_URI`` it uses the embedded
-development MongoDB server (data under ``./.mongodb-session-manager/``); with no model credentials it
-uses the offline demo model (``mongodb_session_manager.demo_model``).
+development MongoDB server (data under ``./.mongodb-session-manager/``); unless ``STRANDS_MODEL_PROVIDER``
+names a provider (``bedrock``, ``anthropic`` or ``openai``) it uses the offline demo model
+(``mongodb_session_manager.demo_model``), whatever credentials the environment holds.
 
 1. This process talks to an agent (one tool call included) and stores some agent state.
 2. It then starts a NEW Python process that opens the same session id and agent id: the history and

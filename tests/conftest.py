@@ -10,42 +10,9 @@ from collections.abc import Iterator
 
 import mongomock
 import pytest
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
-_MONITORING_COMMANDS = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "getLastError"}
-
-
-class CommandLog(monitoring.CommandListener):
-    """Records the commands a client sends (its round trips) and the bytes of each reply."""
-
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-        self.reply_bytes: int = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in _MONITORING_COMMANDS:
-            self.commands.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        if event.command_name not in _MONITORING_COMMANDS:
-            import bson
-
-            self.reply_bytes += len(bson.encode(event.reply))
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def clear(self) -> None:
-        self.commands.clear()
-        self.reply_bytes = 0
-
-    @property
-    def writes(self) -> list[str]:
-        return [name for name in self.commands if name in {"insert", "update", "delete", "findAndModify"}]
-
-    @property
-    def reads(self) -> list[str]:
-        return [name for name in self.commands if name in {"find", "aggregate", "count", "getMore"}]
+from mongodb_session_manager.testing import CommandLog
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +42,7 @@ def database_name(mongo_uri: str) -> Iterator[str]:
 
 @pytest.fixture
 def command_log() -> CommandLog:
-    """A command listener to pass as ``event_listeners=[command_log]``."""
+    """A command listener to pass as ``event_listeners=[command_log]`` (``mongodb_session_manager.testing``)."""
     return CommandLog()
 
 

@@ -81,6 +81,7 @@ def test_same_agent_id_twice_in_one_manager_is_refused(manager_for):
         Agent(agent_id="a", model=ScriptedModel([]), session_manager=manager, callback_handler=None)
 
 
+@pytest.mark.slow
 def test_tool_conversation_resumes_in_a_new_process(mongo_uri, database_name):
     script = textwrap.dedent(
         """

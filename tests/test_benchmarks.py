@@ -19,6 +19,8 @@ PERSISTENT = STORES - {"memory"}
 METRICS = {"time_ms", "store_ms", "server_ms", "round_trips", "bytes_sent", "bytes_received"}
 SIZES = ["10", "50"]
 
+pytestmark = pytest.mark.slow  # one benchmark run in a subprocess
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
@@ -101,3 +103,17 @@ def test_quick_run_draws_the_chart(quick_run: tuple[Path, str]) -> None:
     assert len(charts) == 1
     assert charts[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _results(output)["meta"]["chart"] == charts[0].name
+
+
+def test_resume_cpu_measurement_rebuilds_equal_messages_and_prints_the_ratio() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.resume_cpu", "--messages", "20", "--repeats", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]  # it raises when the two rebuilds disagree
+    assert "SessionMessage.from_dict" in completed.stdout
+    assert "ratio" in completed.stdout

@@ -73,6 +73,7 @@ def _port_answers(uri: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_acknowledged_write_survives_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / ".mongodb-session-manager"
     first = _run_child(
@@ -101,6 +102,7 @@ def test_acknowledged_write_survives_restart(tmp_path: Path) -> None:
     assert second.stdout.strip() == "42"
 
 
+@pytest.mark.slow
 def test_acknowledged_write_survives_a_process_that_never_cleaned_up(tmp_path: Path) -> None:
     _run_child(
         """
@@ -122,6 +124,7 @@ def test_acknowledged_write_survives_a_process_that_never_cleaned_up(tmp_path: P
     assert second.stdout.strip() == "1"
 
 
+@pytest.mark.slow
 def test_second_process_reuses_running_server(tmp_path: Path) -> None:
     owner = subprocess.Popen(
         [
@@ -228,6 +231,7 @@ def test_missing_secantus_gives_install_hint(tmp_path: Path, monkeypatch: pytest
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+@pytest.mark.slow
 def test_importing_the_module_does_not_import_secantus(tmp_path: Path) -> None:
     result = _run_child("print('secantus' in sys.modules)", tmp_path)
     assert result.stdout.strip() == "False"

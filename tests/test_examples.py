@@ -25,9 +25,18 @@ EXPECTED_OUTPUT = {
 }
 
 
-def run_example(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+# Credentials of an unrelated AWS account: they must never make an example pick Bedrock on its own.
+UNRELATED_AWS_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "AKIAUNRELATEDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "unrelated-secret",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def run_example(name: str, cwd: Path, *args: str, **environment: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "MONGODB_URI"}
     env["STRANDS_MODEL_PROVIDER"] = "demo"
+    env.update(environment)
     return subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
         cwd=cwd,
@@ -38,9 +47,12 @@ def run_example(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.slow
 def test_quickstart_resumes_history_and_state_in_a_new_process(tmp_path):
-    result = run_example("quickstart.py", tmp_path)
+    # No STRANDS_MODEL_PROVIDER and AWS credentials in the environment: still the offline demo model.
+    result = run_example("quickstart.py", tmp_path, STRANDS_MODEL_PROVIDER="", **UNRELATED_AWS_CREDENTIALS)
     assert result.returncode == 0, result.stderr
+    assert "Model: offline demo model (set STRANDS_MODEL_PROVIDER=" in result.stdout
     assert "started embedded development MongoDB server" in result.stderr
     assert "[demo model] The result is 84." in result.stdout
     assert "restored 6 messages and state {'favourite_number': 84}" in result.stdout
@@ -49,6 +61,7 @@ def test_quickstart_resumes_history_and_state_in_a_new_process(tmp_path):
     assert not (tmp_path / ".mongodb-session-manager" / "server.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED_OUTPUT))
 def test_example_runs_offline_and_shows_what_it_demonstrates(name, tmp_path):
     result = run_example(name, tmp_path)

@@ -1,6 +1,7 @@
 """MongoDBSessionManager: what a strands user sees, and what each turn costs in round trips."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import MongoClient, monitoring
@@ -98,20 +99,21 @@ def test_resuming_an_existing_agent_costs_at_most_three_reads(make_manager, comm
     assert command_log.writes == []
 
 
-def test_metrics_land_on_the_latest_assistant_message(make_manager, stored):
+def test_metrics_of_an_invocation_land_on_its_closing_assistant_message(make_manager, stored):
     manager = make_manager()
-    agent = make_agent(manager, ["short answer"])
+    agent = make_agent(manager, ["short answer", "a second, longer answer"])
     agent("hello there")
+    agent("and once more")
     messages = stored()["agents"]["support"]["messages"]
-    assert "event_loop_metrics" not in messages[0]
-    metrics = messages[1]["event_loop_metrics"]
-    usage = agent.event_loop_metrics.accumulated_usage
+    assert ["event_loop_metrics" in message for message in messages] == [False, True, False, True]
+    metrics = messages[3]["event_loop_metrics"]
+    usage = agent.event_loop_metrics.latest_agent_invocation.usage  # strands' own record of this invocation
     assert metrics["accumulated_usage"] == {
         "inputTokens": usage["inputTokens"],
         "outputTokens": usage["outputTokens"],
         "totalTokens": usage["totalTokens"],
     }
-    assert metrics["accumulated_metrics"]["latencyMs"] == agent.event_loop_metrics.accumulated_metrics["latencyMs"] > 0
+    assert 0 < metrics["accumulated_metrics"]["latencyMs"] < agent.event_loop_metrics.accumulated_metrics["latencyMs"]
 
 
 def test_metrics_do_not_leak_into_restored_messages(make_manager):
@@ -139,6 +141,72 @@ def test_agent_config_is_captured_and_can_be_updated(make_manager):
         {"agent_id": "translator", "model": "faster-model", "system_prompt": "Translate."},
     ]
     assert manager.get_agent_config("ghost") is None
+
+
+@pytest.mark.filterwarnings("ignore:You're using default model")
+def test_a_resumed_agent_built_without_model_or_system_prompt_keeps_the_recorded_config(make_manager):
+    make_agent(make_manager(), ["hi"], system_prompt="You help customers.")("hello")
+
+    manager = make_manager()
+    resumed = Agent(agent_id="support", session_manager=manager, callback_handler=None)  # strands' default model
+    assert resumed.system_prompt is None and resumed.model.get_config()["model_id"] != "scripted-model"
+    resumed.state.set("step", 2)
+    manager.sync_agent(resumed)  # a write happens: the config must not ride on it as None or the default model
+
+    assert manager.get_agent_config("support") == {
+        "agent_id": "support",
+        "model": "scripted-model",
+        "system_prompt": "You help customers.",
+    }
+
+
+@pytest.mark.filterwarnings("ignore:You're using default model")
+def test_strands_default_model_is_recorded_while_no_model_is(make_manager):
+    manager = make_manager()
+    agent = Agent(agent_id="fresh", session_manager=manager, callback_handler=None)
+    assert manager.get_agent_config("fresh") == {
+        "agent_id": "fresh",
+        "model": agent.model.get_config()["model_id"],
+        "system_prompt": None,
+    }
+
+
+def test_a_new_config_value_is_recorded_on_resume_and_when_changed_later(make_manager, command_log):
+    make_agent(make_manager(), ["hi"], system_prompt="Old prompt.")("hello")
+
+    manager = make_manager()
+    model = ScriptedModel(["ok"], model_id="better-model")
+    resumed = Agent(
+        agent_id="support", model=model, session_manager=manager, system_prompt="New prompt.", callback_handler=None
+    )
+    assert manager.get_agent_config("support")["model"] == "better-model"
+    assert manager.get_agent_config("support")["system_prompt"] == "New prompt."
+
+    resumed.system_prompt = "Newer prompt."
+    command_log.clear()
+    manager.sync_agent(resumed)
+    manager.sync_agent(resumed)
+    assert command_log.writes == ["update"]
+    resumed.system_prompt = None
+    manager.sync_agent(resumed)
+    assert manager.get_agent_config("support")["system_prompt"] == "Newer prompt."
+
+
+@pytest.mark.parametrize(("before", "after"), [(1, True), (1, 1.0), (True, 1), (0, False), ({"n": 1}, {"n": 1.0})])
+def test_a_state_change_of_type_only_is_persisted(make_manager, stored, before, after):
+    manager = make_manager()
+    agent = make_agent(manager, [])
+    agent.state.set("value", before)
+    manager.sync_agent(agent)
+    agent.state.set("value", after)
+    manager.sync_agent(agent)
+
+    restored = make_agent(make_manager(), []).state.get("value")
+    assert restored == after
+    assert type(restored) is type(after)
+    if isinstance(after, dict):
+        assert type(restored["n"]) is type(after["n"])
+    assert type(stored()["agents"]["support"]["agent_data"]["state"]["value"]) is type(after)
 
 
 def test_update_agent_config_of_missing_agent_raises_value_error(make_manager):
@@ -198,15 +266,26 @@ def test_metadata_hook_can_validate_and_block(make_manager):
     assert manager.get_metadata()["metadata"] == {"priority": "high"}
 
 
-def test_feedback_is_stored_with_created_at_in_order(make_manager, stored):
+def test_feedback_is_stored_with_created_at_in_order(make_manager, mongo_uri, database_name):
     manager = make_manager()
+    now = datetime.now(UTC)
+    before = now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON dates keep milliseconds
     manager.add_feedback({"rating": "up", "comment": "Great!"})
     manager.add_feedback({"rating": None, "comment": "testing", "category": "accuracy"})
+    after = datetime.now(UTC)
     feedbacks = manager.get_feedbacks()
     assert [(f["rating"], f["comment"]) for f in feedbacks] == [("up", "Great!"), (None, "testing")]
     assert feedbacks[1]["category"] == "accuracy"
-    assert feedbacks[0]["created_at"].tzinfo is not None or stored()["feedbacks"][0]["created_at"]
-    assert feedbacks[0]["created_at"] <= feedbacks[1]["created_at"]
+
+    # A manager that builds its own client reads the stored BSON dates back as timezone-aware UTC datetimes.
+    with MongoDBSessionManager(
+        "session-1", connection_string=mongo_uri, database_name=database_name, collection_name="sessions"
+    ) as own_client:
+        created = [feedback["created_at"] for feedback in own_client.get_feedbacks()]
+    assert all(isinstance(value, datetime) and value.utcoffset() == timedelta(0) for value in created)
+    assert before <= created[0] <= created[1] <= after
+    # The fixture's client is not tz-aware: the same instants, as naive UTC datetimes.
+    assert [feedback["created_at"] for feedback in feedbacks] == [value.replace(tzinfo=None) for value in created]
 
 
 def test_feedback_hook_sees_the_feedback_and_can_reject_it(make_manager):
@@ -292,7 +371,7 @@ def test_owned_client_closes_and_borrowed_client_stays_open(mongo_uri, client, d
 
 def test_non_client_kwargs_do_not_reach_mongo_client(mongo_uri, database_name):
     with MongoDBSessionManager(
-        "s", connection_string=mongo_uri, database_name=database_name, serverSelectionTimeoutMS=2000, extra="x"
+        "s", connection_string=mongo_uri, database_name=database_name, serverSelectionTimeoutMS=2000, feedbackHook=None
     ) as manager:
         assert manager.session_repository.client.options.server_selection_timeout == 2
 

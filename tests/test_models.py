@@ -141,6 +141,21 @@ def test_scripted_model_exhausted_raises_clear_error() -> None:
         agent("two")
 
 
+def test_scripted_model_can_repeat_its_script_without_recording() -> None:
+    """``repeat`` starts the script over; ``record=False`` keeps no requests and reports 0 input tokens."""
+    model = ScriptedModel(["ping", "pong"], repeat=True, record=False)
+    agent = Agent(model=model, callback_handler=None)
+
+    answers = [str(agent(f"question {n}")).strip() for n in range(5)]
+
+    assert answers == ["ping", "pong", "ping", "pong", "ping"]
+    assert model.calls == [] and model.system_prompts == [] and model.tool_specs == []
+    assert agent.event_loop_metrics.accumulated_usage["inputTokens"] == 0
+    assert agent.event_loop_metrics.accumulated_usage["outputTokens"] == 5
+    with pytest.raises(ValueError, match="at least one response"):
+        ScriptedModel([], repeat=True)
+
+
 def test_scripted_model_rejects_bad_items() -> None:
     """Malformed script items fail at construction time."""
     with pytest.raises(ValueError):
@@ -227,11 +242,22 @@ def test_create_model_and_describe(monkeypatch: pytest.MonkeyPatch) -> None:
         demo_model.create_model()
 
 
-def test_create_model_defaults_to_demo_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a provider setting and without AWS credentials the demo model is chosen."""
-    monkeypatch.delenv("STRANDS_MODEL_PROVIDER", raising=False)
+@pytest.mark.parametrize("provider", [None, "", "  "])
+def test_create_model_ignores_aws_credentials_without_a_provider(
+    monkeypatch: pytest.MonkeyPatch, provider: str | None
+) -> None:
+    """AWS credentials in the environment never pick Bedrock: without STRANDS_MODEL_PROVIDER it is the demo model."""
+    if provider is None:
+        monkeypatch.delenv("STRANDS_MODEL_PROVIDER", raising=False)
+    else:
+        monkeypatch.setenv("STRANDS_MODEL_PROVIDER", provider)
     monkeypatch.delenv("STRANDS_MODEL_ID", raising=False)
-    monkeypatch.setattr(demo_model, "_aws_credentials_available", lambda: False)
-    assert isinstance(demo_model.create_model(), demo_model.DemoModel)
-    monkeypatch.setattr(demo_model, "_aws_credentials_available", lambda: True)
-    assert type(demo_model.create_model()).__name__ == "BedrockModel"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNRELATEDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unrelated-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "unrelated-token")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+    model = demo_model.create_model()
+
+    assert isinstance(model, demo_model.DemoModel)
+    assert "STRANDS_MODEL_PROVIDER" in demo_model.describe_model(model)

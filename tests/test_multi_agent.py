@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,19 @@ def _run_graph_failure_then_resume(mongo_uri: str, database_name: str) -> dict[s
     }
 
 
-def test_graph_failed_node_is_resumed_in_a_new_process(mongo_uri: str, database_name: str) -> None:
+@pytest.fixture(scope="module")
+def graph_run(mongo_uri: str) -> Iterator[dict[str, Any]]:
+    """The Graph failure-then-resume scenario, run once (two processes) for every test that reads it."""
+    database_name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield _run_graph_failure_then_resume(mongo_uri, database_name)
+    finally:
+        with MongoClient(mongo_uri) as client:
+            client.drop_database(database_name)
+
+
+@pytest.mark.slow
+def test_graph_failed_node_is_resumed_in_a_new_process(graph_run: dict[str, Any]) -> None:
     """A -> B: process 1 fails at B after A completed; process 2 runs only B, from the state in MongoDB.
 
     Asserted: after process 1 the stored state says A completed, B failed and B is next; process 2 restores
@@ -101,7 +114,7 @@ def test_graph_failed_node_is_resumed_in_a_new_process(mongo_uri: str, database_
     persisted task and A's persisted answer, and stores B as completed with nothing left to run.
     The graph's overall status after the resume is asserted separately (see the xfail test below).
     """
-    run = _run_graph_failure_then_resume(mongo_uri, database_name)
+    run = graph_run
     first, second = run["first"], run["second"]
 
     # Process 1: A ran, B's model raised and the error left the graph.
@@ -157,6 +170,7 @@ def test_graph_failed_node_is_resumed_in_a_new_process(mongo_uri: str, database_
     assert list(run["document"]["multi_agents"]) == [GRAPH_KEY]
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -165,9 +179,9 @@ def test_graph_failed_node_is_resumed_in_a_new_process(mongo_uri: str, database_
         "with strands' own FileSessionManager"
     ),
 )
-def test_graph_resumed_after_failure_reports_completed(mongo_uri: str, database_name: str) -> None:
+def test_graph_resumed_after_failure_reports_completed(graph_run: dict[str, Any]) -> None:
     """Once B succeeds on resume, the graph and its stored state should say ``completed``."""
-    run = _run_graph_failure_then_resume(mongo_uri, database_name)
+    run = graph_run
     assert run["second"]["result_status"] == "completed"
     assert run["after_resume"]["status"] == "completed"
     assert run["after_resume"]["failed_nodes"] == []
@@ -176,6 +190,7 @@ def test_graph_resumed_after_failure_reports_completed(mongo_uri: str, database_
 # ----------------------------------------------------------------- 2. Swarm
 
 
+@pytest.mark.slow
 def test_swarm_resumes_at_persisted_node_after_process_crash(mongo_uri: str, database_name: str) -> None:
     """researcher -> writer: process 1 dies (``os._exit``) inside the writer; process 2 continues at the writer.
 
@@ -234,6 +249,7 @@ def test_swarm_resumes_at_persisted_node_after_process_crash(mongo_uri: str, dat
     assert _session_document(mongo_uri, database_name, session_id)["agents"] == {}
 
 
+@pytest.mark.slow
 def test_swarm_interrupt_is_answered_in_a_new_process(mongo_uri: str, database_name: str) -> None:
     """A tool interrupt raised in process 1 is answered in process 2 from the state stored in MongoDB.
 

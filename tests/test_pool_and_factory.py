@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,22 +15,6 @@ from mongodb_session_manager.pool import ConnectionCounter, MongoDBConnectionPoo
 
 THREADS = 20
 MANAGERS = 50
-
-
-@pytest.fixture(scope="module")
-def _pool_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Yield the URI of a server for this module: ``MONGODB_URI`` if set, else an embedded SecantusDB."""
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        yield uri
-        return
-    secantus = pytest.importorskip("secantus")
-    server = secantus.SecantusDBServer(storage_path=str(tmp_path_factory.mktemp("pool-server")), port=0)
-    server.start()
-    try:
-        yield server.uri
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -68,12 +50,6 @@ def client_constructions(monkeypatch: pytest.MonkeyPatch) -> list[MongoClient[An
     return constructed
 
 
-@pytest.fixture
-def database_name() -> str:
-    """Return a database name unique to the test."""
-    return f"pool_{uuid.uuid4().hex[:12]}"
-
-
 def _with_credentials(uri: str, user: str, password: str) -> str:
     """Return ``uri`` with ``user:password@`` inserted after the scheme."""
     scheme, rest = uri.split("://", 1)
@@ -107,7 +83,7 @@ def test_stats_before_initialize_report_not_initialized() -> None:
 
 
 def test_initialize_from_many_threads_creates_one_client(
-    _pool_server: str, client_constructions: list[MongoClient[Any]]
+    mongo_uri: str, client_constructions: list[MongoClient[Any]]
 ) -> None:
     barrier = threading.Barrier(THREADS)
     results: list[MongoClient[Any]] = []
@@ -116,7 +92,7 @@ def test_initialize_from_many_threads_creates_one_client(
     def worker() -> None:
         try:
             barrier.wait()
-            results.append(MongoDBConnectionPool.initialize(connection_string=_pool_server, maxPoolSize=100))
+            results.append(MongoDBConnectionPool.initialize(connection_string=mongo_uri, maxPoolSize=100))
         except BaseException as exc:
             errors.append(exc)
 
@@ -135,21 +111,21 @@ def test_initialize_from_many_threads_creates_one_client(
 
 
 def test_initialize_again_with_same_settings_returns_same_client_silently(
-    _pool_server: str, caplog: pytest.LogCaptureFixture
+    mongo_uri: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = MongoDBConnectionPool.initialize(connection_string=_pool_server, maxPoolSize=50)
+    first = MongoDBConnectionPool.initialize(connection_string=mongo_uri, maxPoolSize=50)
     with caplog.at_level(logging.WARNING, logger="mongodb_session_manager.pool"):
-        assert MongoDBConnectionPool.initialize(connection_string=_pool_server, maxPoolSize=50) is first
-        assert MongoDBConnectionPool.initialize(_pool_server) is first
+        assert MongoDBConnectionPool.initialize(connection_string=mongo_uri, maxPoolSize=50) is first
+        assert MongoDBConnectionPool.initialize(mongo_uri) is first
         assert MongoDBConnectionPool.initialize() is first
     assert caplog.records == []
 
 
 def test_initialize_with_different_settings_warns_and_keeps_existing_client(
-    _pool_server: str, caplog: pytest.LogCaptureFixture
+    mongo_uri: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = MongoDBConnectionPool.initialize(connection_string=_pool_server)
-    other = _with_credentials(_pool_server, "bob", "hunter2")
+    first = MongoDBConnectionPool.initialize(connection_string=mongo_uri)
+    other = _with_credentials(mongo_uri, "bob", "hunter2")
     with caplog.at_level(logging.WARNING, logger="mongodb_session_manager.pool"):
         assert MongoDBConnectionPool.initialize(connection_string=other, maxPoolSize=7) is first
 
@@ -162,8 +138,8 @@ def test_initialize_with_different_settings_warns_and_keeps_existing_client(
     assert MongoDBConnectionPool.get_pool_stats()["options"]["maxPoolSize"] == 100
 
 
-def test_defaults_apply_and_user_options_override_them(_pool_server: str) -> None:
-    MongoDBConnectionPool.initialize(connection_string=_pool_server, maxPoolSize=40, retryReads=False)
+def test_defaults_apply_and_user_options_override_them(mongo_uri: str) -> None:
+    MongoDBConnectionPool.initialize(connection_string=mongo_uri, maxPoolSize=40, retryReads=False)
 
     assert MongoDBConnectionPool.get_pool_stats()["options"] == {
         "maxPoolSize": 40,
@@ -175,9 +151,9 @@ def test_defaults_apply_and_user_options_override_them(_pool_server: str) -> Non
     }
 
 
-def test_options_in_the_uri_are_not_overridden_by_defaults(_pool_server: str) -> None:
-    separator = "&" if "?" in _pool_server else "?"
-    MongoDBConnectionPool.initialize(connection_string=f"{_pool_server}{separator}maxPoolSize=25&minPoolSize=2")
+def test_options_in_the_uri_are_not_overridden_by_defaults(mongo_uri: str) -> None:
+    separator = "&" if "?" in mongo_uri else "?"
+    MongoDBConnectionPool.initialize(connection_string=f"{mongo_uri}{separator}maxPoolSize=25&minPoolSize=2")
 
     options = MongoDBConnectionPool.get_pool_stats()["options"]
     assert options["maxPoolSize"] == 25
@@ -185,31 +161,29 @@ def test_options_in_the_uri_are_not_overridden_by_defaults(_pool_server: str) ->
     assert options["waitQueueTimeoutMS"] == 5000
 
 
-def test_initialize_without_connection_string_uses_mongodb_uri(
-    _pool_server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MONGODB_URI", _pool_server)
+def test_initialize_without_connection_string_uses_mongodb_uri(mongo_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONGODB_URI", mongo_uri)
 
     client = MongoDBConnectionPool.initialize()
 
     assert client.admin.command("ping")["ok"] == 1
 
 
-def test_stats_never_contain_credentials(_pool_server: str) -> None:
-    MongoDBConnectionPool.initialize(connection_string=_with_credentials(_pool_server, "alice", "s3cr3t-pw"))
+def test_stats_never_contain_credentials(mongo_uri: str) -> None:
+    MongoDBConnectionPool.initialize(connection_string=_with_credentials(mongo_uri, "alice", "s3cr3t-pw"))
 
     stats = MongoDBConnectionPool.get_pool_stats()
 
     assert stats["status"] == "connected"
-    host_port = _pool_server.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split(",")[0]
+    host_port = mongo_uri.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split(",")[0]
     assert host_port in stats["hosts"]
     text = repr(stats)
     for secret in ("alice", "s3cr3t-pw", "mongodb://", "@"):
         assert secret not in text
 
 
-def test_stats_report_live_connection_counts(_pool_server: str) -> None:
-    client = MongoDBConnectionPool.initialize(connection_string=_pool_server, minPoolSize=0)
+def test_stats_report_live_connection_counts(mongo_uri: str) -> None:
+    client = MongoDBConnectionPool.initialize(connection_string=mongo_uri, minPoolSize=0)
     client.admin.command("ping")
 
     connections = MongoDBConnectionPool.get_pool_stats()["connections"]
@@ -219,17 +193,17 @@ def test_stats_report_live_connection_counts(_pool_server: str) -> None:
     assert connections["in_use"] == 0
 
 
-def test_user_event_listeners_still_receive_events(_pool_server: str) -> None:
+def test_user_event_listeners_still_receive_events(mongo_uri: str) -> None:
     listener = ConnectionCounter()
-    client = MongoDBConnectionPool.initialize(connection_string=_pool_server, event_listeners=[listener])
+    client = MongoDBConnectionPool.initialize(connection_string=mongo_uri, event_listeners=[listener])
 
     client.admin.command("ping")
 
     assert listener.snapshot()["created_total"] >= 1
 
 
-def test_close_resets_the_pool_and_is_safe_twice(_pool_server: str) -> None:
-    first = MongoDBConnectionPool.initialize(connection_string=_pool_server)
+def test_close_resets_the_pool_and_is_safe_twice(mongo_uri: str) -> None:
+    first = MongoDBConnectionPool.initialize(connection_string=mongo_uri)
 
     MongoDBConnectionPool.close()
     MongoDBConnectionPool.close()
@@ -237,7 +211,7 @@ def test_close_resets_the_pool_and_is_safe_twice(_pool_server: str) -> None:
     with pytest.raises(RuntimeError):
         MongoDBConnectionPool.get_client()
     assert MongoDBConnectionPool.get_pool_stats()["status"] == "not_initialized"
-    second = MongoDBConnectionPool.initialize(connection_string=_pool_server)
+    second = MongoDBConnectionPool.initialize(connection_string=mongo_uri)
     assert second is not first
     assert second.admin.command("ping")["ok"] == 1
 
@@ -246,13 +220,13 @@ def test_close_resets_the_pool_and_is_safe_twice(_pool_server: str) -> None:
 
 
 def test_factory_creates_managers_without_new_connections_or_clients(
-    _pool_server: str, database_name: str, client_constructions: list[MongoClient[Any]]
+    mongo_uri: str, database_name: str, client_constructions: list[MongoClient[Any]]
 ) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
     listener = ConnectionCounter()
     factory = MongoDBSessionManagerFactory(
-        connection_string=_pool_server, database_name=database_name, event_listeners=[listener]
+        connection_string=mongo_uri, database_name=database_name, event_listeners=[listener]
     )
     warm_up = factory.create_session_manager("warm-up")
     assert warm_up.session_repository.read_session("warm-up") is not None
@@ -273,11 +247,11 @@ def test_factory_creates_managers_without_new_connections_or_clients(
     factory.close()
 
 
-def test_factory_uses_its_defaults_and_per_call_overrides(_pool_server: str, database_name: str) -> None:
+def test_factory_uses_its_defaults_and_per_call_overrides(mongo_uri: str, database_name: str) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
     factory = MongoDBSessionManagerFactory(
-        connection_string=_pool_server, database_name=database_name, collection_name="sessions"
+        connection_string=mongo_uri, database_name=database_name, collection_name="sessions"
     )
     factory.create_session_manager("default-place")
     factory.create_session_manager("other-place", collection_name="archive")
@@ -289,10 +263,10 @@ def test_factory_uses_its_defaults_and_per_call_overrides(_pool_server: str, dat
     factory.close()
 
 
-def test_manager_close_leaves_the_shared_client_usable(_pool_server: str, database_name: str) -> None:
+def test_manager_close_leaves_the_shared_client_usable(mongo_uri: str, database_name: str) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
-    factory = MongoDBSessionManagerFactory(connection_string=_pool_server, database_name=database_name)
+    factory = MongoDBSessionManagerFactory(connection_string=mongo_uri, database_name=database_name)
     manager = factory.create_session_manager("closing")
 
     manager.close()
@@ -304,10 +278,10 @@ def test_manager_close_leaves_the_shared_client_usable(_pool_server: str, databa
     factory.close()
 
 
-def test_factory_close_closes_the_pool_it_created_and_is_safe_twice(_pool_server: str) -> None:
+def test_factory_close_closes_the_pool_it_created_and_is_safe_twice(mongo_uri: str) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
-    factory = MongoDBSessionManagerFactory(connection_string=_pool_server)
+    factory = MongoDBSessionManagerFactory(connection_string=mongo_uri)
     assert factory.owns_pool
 
     factory.close()
@@ -319,11 +293,11 @@ def test_factory_close_closes_the_pool_it_created_and_is_safe_twice(_pool_server
         factory.create_session_manager("too-late")
 
 
-def test_pool_stays_open_while_another_factory_uses_it(_pool_server: str) -> None:
+def test_pool_stays_open_while_another_factory_uses_it(mongo_uri: str) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
-    first = MongoDBSessionManagerFactory(connection_string=_pool_server)
-    second = MongoDBSessionManagerFactory(connection_string=_pool_server)
+    first = MongoDBSessionManagerFactory(connection_string=mongo_uri)
+    second = MongoDBSessionManagerFactory(connection_string=mongo_uri)
     assert first.client is second.client
 
     first.close()
@@ -333,11 +307,11 @@ def test_pool_stays_open_while_another_factory_uses_it(_pool_server: str) -> Non
     assert MongoDBConnectionPool.get_pool_stats()["status"] == "not_initialized"
 
 
-def test_factory_close_leaves_a_pool_initialized_directly_open(_pool_server: str) -> None:
+def test_factory_close_leaves_a_pool_initialized_directly_open(mongo_uri: str) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
-    client = MongoDBConnectionPool.initialize(connection_string=_pool_server)
-    factory = MongoDBSessionManagerFactory(connection_string=_pool_server)
+    client = MongoDBConnectionPool.initialize(connection_string=mongo_uri)
+    factory = MongoDBSessionManagerFactory(connection_string=mongo_uri)
     assert factory.client is client
 
     factory.close()
@@ -346,11 +320,11 @@ def test_factory_close_leaves_a_pool_initialized_directly_open(_pool_server: str
     assert client.admin.command("ping")["ok"] == 1
 
 
-def test_factory_borrowing_a_client_never_closes_it(_pool_server: str, database_name: str) -> None:
+def test_factory_borrowing_a_client_never_closes_it(mongo_uri: str, database_name: str) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
-    client: MongoClient[Any] = MongoClient(_with_credentials(_pool_server, "carol", "pa55word"), connect=False)
-    plain: MongoClient[Any] = MongoClient(_pool_server)
+    client: MongoClient[Any] = MongoClient(_with_credentials(mongo_uri, "carol", "pa55word"), connect=False)
+    plain: MongoClient[Any] = MongoClient(mongo_uri)
     try:
         factory = MongoDBSessionManagerFactory(client=plain, database_name=database_name)
         assert not factory.owns_pool
@@ -370,10 +344,10 @@ def test_factory_borrowing_a_client_never_closes_it(_pool_server: str, database_
         plain.close()
 
 
-def test_factory_stats_match_pool_stats(_pool_server: str) -> None:
+def test_factory_stats_match_pool_stats(mongo_uri: str) -> None:
     from mongodb_session_manager.factory import MongoDBSessionManagerFactory
 
-    factory = MongoDBSessionManagerFactory(connection_string=_pool_server, maxPoolSize=33)
+    factory = MongoDBSessionManagerFactory(connection_string=mongo_uri, maxPoolSize=33)
 
     stats = factory.get_connection_stats()
 
@@ -393,17 +367,17 @@ def test_get_global_factory_before_initialize_raises_clear_error() -> None:
         get_global_factory()
 
 
-def test_global_factory_lifecycle(_pool_server: str, database_name: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_global_factory_lifecycle(mongo_uri: str, database_name: str, caplog: pytest.LogCaptureFixture) -> None:
     from mongodb_session_manager.factory import (
         close_global_factory,
         get_global_factory,
         initialize_global_factory,
     )
 
-    factory = initialize_global_factory(connection_string=_pool_server, database_name=database_name, maxPoolSize=60)
+    factory = initialize_global_factory(connection_string=mongo_uri, database_name=database_name, maxPoolSize=60)
     assert get_global_factory() is factory
     with caplog.at_level(logging.WARNING, logger="mongodb_session_manager.factory"):
-        assert initialize_global_factory(connection_string=_pool_server, database_name="elsewhere") is factory
+        assert initialize_global_factory(connection_string=mongo_uri, database_name="elsewhere") is factory
     assert any("already initialized" in record.getMessage() for record in caplog.records)
 
     manager = get_global_factory().create_session_manager("global-session")
@@ -418,11 +392,11 @@ def test_global_factory_lifecycle(_pool_server: str, database_name: str, caplog:
     assert MongoDBConnectionPool.get_pool_stats()["status"] == "not_initialized"
 
 
-def test_create_mongodb_session_manager_borrows_the_given_client(_pool_server: str, database_name: str) -> None:
+def test_create_mongodb_session_manager_borrows_the_given_client(mongo_uri: str, database_name: str) -> None:
     from mongodb_session_manager.factory import create_mongodb_session_manager
     from mongodb_session_manager.manager import MongoDBSessionManager
 
-    client: MongoClient[Any] = MongoClient(_pool_server)
+    client: MongoClient[Any] = MongoClient(mongo_uri)
     try:
         manager = create_mongodb_session_manager("helper-session", database_name=database_name, client=client)
         assert isinstance(manager, MongoDBSessionManager)

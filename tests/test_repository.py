@@ -281,3 +281,51 @@ def test_indexes_are_created_once_per_client_and_collection(client, mongo_uri, d
     assert command_log.commands.count("createIndexes") == 2
     names = {index["name"] for index in client[database_name]["collection_name"].list_indexes()}
     assert {"created_at_1__id_1", "updated_at_1", "metadata.priority_1", "metadata.status_1"} <= names
+
+
+def test_a_state_change_mongodb_stores_differently_is_written_even_when_python_calls_it_equal(repo, session):
+    repo.create_agent("s-1", make_agent(count=1))
+    for value in (True, 1.0, 1):
+        repo.update_agent("s-1", make_agent(count=value))
+        stored = MongoDBSessionRepository(
+            client=repo.client, database_name=repo.collection.database.name, collection_name="sessions"
+        ).read_agent("s-1", "agent.v2")
+        assert type(stored.state["count"]) is type(value)
+
+
+def test_agent_config_rides_on_the_agent_writes_and_none_never_replaces_it(repo, session, command_log):
+    repo.create_agent("s-1", make_agent(), agent_config={"model": "m-1", "system_prompt": "Be brief."})
+    assert repo.known_agent_config("s-1", "agent.v2") == {"model": "m-1", "system_prompt": "Be brief."}
+    command_log.clear()
+    repo.update_agent("s-1", make_agent(key="changed"), agent_config={"model": "m-2", "system_prompt": None})
+    repo.update_agent("s-1", make_agent(key="changed"), agent_config={"model": "m-2"})
+    repo.update_agent_config("s-1", "agent.v2", model="m-2")
+    assert command_log.commands == ["update"]
+    assert repo.get_agent_config("s-1", "agent.v2") == {
+        "agent_id": "agent.v2",
+        "model": "m-2",
+        "system_prompt": "Be brief.",
+    }
+    with pytest.raises(ValueError, match="temperature"):
+        repo.update_agent("s-1", make_agent(), agent_config={"temperature": 1})
+
+
+def test_extra_message_fields_ride_on_the_push_and_can_move_in_one_command(
+    repo, session, client, database_name, command_log
+):
+    repo.create_agent("s-1", make_agent())
+    written = [make_message(0, role="assistant"), make_message(1, role="assistant")]
+    command_log.clear()
+    repo.create_message("s-1", "agent.v2", written[0], extra_fields={"event_loop_metrics": {"n": 1}})
+    repo.create_message("s-1", "agent.v2", written[1])
+    repo.set_message_fields("s-1", "agent.v2", 1, {"event_loop_metrics": {"n": 2}}, move_from=0)
+    assert command_log.commands == ["update", "update", "update"]
+    stored = client[database_name]["sessions"].find_one({"_id": "s-1"})["agents"]["agent%2Ev2"]["messages"]
+    assert [message.get("event_loop_metrics") for message in stored] == [None, {"n": 2}]
+    assert repo.list_messages("s-1", "agent.v2") == written
+
+    with pytest.raises(ValueError, match="message"):
+        repo.create_message("s-1", "agent.v2", make_message(2), extra_fields={"message": {}})
+    with pytest.raises(SessionNotFoundError):
+        repo.set_message_fields("s-1", "agent.v2", 7, {"event_loop_metrics": {}})
+    assert len(client[database_name]["sessions"].find_one({"_id": "s-1"})["agents"]["agent%2Ev2"]["messages"]) == 2

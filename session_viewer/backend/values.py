@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from mongodb_session_manager.documents import decode_value
+
 _ENCODED_BYTES_KEY = "__bytes_encoded__"
 
 
@@ -45,7 +47,15 @@ def byte_size(value: Any) -> int | None:
 
 
 def json_safe(value: Any) -> Any:
-    """Convert a stored value to JSON: dates become ISO strings, bytes become a size note, never the bytes."""
+    """Convert a stored value to JSON: dates become ISO strings, bytes become a size note, never the bytes.
+
+    Values the library stored in its reversible form (dicts with ``$`` or dotted keys, huge ints) are shown
+    as they were written.
+    """
+    return _json_safe(decode_value(value))
+
+
+def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, bool | str | int):
         return value
     if isinstance(value, float):
@@ -56,7 +66,7 @@ def json_safe(value: Any) -> Any:
     if size is not None:
         return {"binary_size_bytes": size}
     if isinstance(value, Mapping):
-        return {str(key): json_safe(item) for key, item in value.items()}
+        return {str(key): _json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
+        return [_json_safe(item) for item in value]
     return str(value)

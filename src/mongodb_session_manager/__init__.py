@@ -3,6 +3,7 @@
 from .errors import (
     DocumentTooLargeError,
     DuplicateMessageError,
+    InvalidIdError,
     InvalidMetadataKeyError,
     SessionDataError,
     SessionException,
@@ -40,6 +41,7 @@ __all__ = [
     "DocumentTooLargeError",
     "DuplicateMessageError",
     "FeedbackSNSHook",
+    "InvalidIdError",
     "InvalidMetadataKeyError",
     "MetadataSQSHook",
     "MetadataWebSocketHook",

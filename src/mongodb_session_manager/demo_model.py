@@ -1,9 +1,10 @@
-"""Model selection for examples and demos, with an offline demo model when no credentials are configured.
+"""Model selection for examples and demos: the offline demo model unless a real provider is named.
 
-``create_model()`` returns a real strands provider when one is configured and ``DemoModel`` otherwise:
+``create_model()`` returns ``DemoModel`` unless ``STRANDS_MODEL_PROVIDER`` names a real provider:
 
-* ``STRANDS_MODEL_PROVIDER``: ``bedrock``, ``anthropic``, ``openai`` or ``demo``. When unset, Bedrock is used if
-  AWS credentials are found and the demo model otherwise.
+* ``STRANDS_MODEL_PROVIDER``: ``bedrock``, ``anthropic``, ``openai`` or ``demo`` (the default when unset).
+  Credentials in the environment never switch provider on their own: a machine with unrelated AWS credentials
+  still runs the examples offline, at no cost.
 * ``STRANDS_MODEL_ID``: the model id to use (each provider has a default).
 
 ``DemoModel`` is a small rule-based model, not an LLM: every answer starts with ``"[demo model] "``. It does
@@ -18,18 +19,16 @@ import json
 import operator
 import os
 import re
-import time
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from strands import tool
 from strands.models import Model
 from strands.types.content import Message, Messages
-from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolResult, ToolSpec
 
-from .testing import OfflineModel, stream_blocks
+from .testing import OfflineModel
 
 __all__ = [
     "DEFAULT_ANTHROPIC_MODEL_ID",
@@ -158,20 +157,14 @@ class DemoModel(OfflineModel):
                 sentences.append(f"The {name} tool returned: {value}")
         return DEMO_PREFIX + " ".join(sentences)
 
-    async def stream(
-        self,
-        messages: Messages,
-        tool_specs: list[ToolSpec] | None = None,
-        system_prompt: str | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterable[StreamEvent]:
-        """Stream the demo answer as strands stream events, word by word."""
-        started = time.perf_counter()
+    def next_blocks(
+        self, messages: Messages, tool_specs: list[ToolSpec] | None, system_prompt: str | None
+    ) -> list[dict[str, Any]]:
+        """Return the demo answer (``respond``) as one block; a tool call gets a fresh ``toolUseId``."""
         turn = self.respond(messages, tool_specs)
         if "tool" in turn:
             turn = {**turn, "id": f"tooluse_demo_{uuid.uuid4().hex[:16]}"}
-        async for event in stream_blocks([turn], messages, system_prompt, started):
-            yield event
+        return [turn]
 
 
 MAX_EXPRESSION_LENGTH = 200
@@ -225,22 +218,10 @@ def calculator(expression: str) -> str:
         return f"Error: {error}"
 
 
-def _aws_credentials_available() -> bool:
-    """Return whether boto3 can find AWS credentials."""
-    try:
-        import boto3
-
-        return boto3.Session().get_credentials() is not None
-    except Exception:
-        return False
-
-
 def create_model() -> Model:
-    """Return a real provider when configured (see module docstring), else the offline ``DemoModel``."""
-    provider = os.environ.get("STRANDS_MODEL_PROVIDER", "").strip().lower()
+    """Return the provider ``STRANDS_MODEL_PROVIDER`` names (see module docstring), else the offline ``DemoModel``."""
+    provider = os.environ.get("STRANDS_MODEL_PROVIDER", "").strip().lower() or "demo"
     model_id = os.environ.get("STRANDS_MODEL_ID", "").strip() or None
-    if not provider:
-        provider = "bedrock" if _aws_credentials_available() else "demo"
 
     if provider == "demo":
         return DemoModel(model_id=model_id or DEMO_MODEL_ID)
@@ -266,7 +247,7 @@ def create_model() -> Model:
 def describe_model(model: Model) -> str:
     """Return a one-line, human-readable description of the model for example output."""
     if isinstance(model, DemoModel):
-        return "offline demo model (set AWS credentials or STRANDS_MODEL_PROVIDER to use a real model)"
+        return "offline demo model (set STRANDS_MODEL_PROVIDER=bedrock, anthropic or openai to use a real model)"
     names = {"BedrockModel": "bedrock", "AnthropicModel": "anthropic", "OpenAIModel": "openai"}
     provider = names.get(type(model).__name__, type(model).__name__)
     config = model.get_config()

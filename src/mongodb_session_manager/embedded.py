@@ -101,6 +101,11 @@ def _stop_server(server: Any) -> None:
     if listener is not None:
         with contextlib.suppress(OSError):
             listener.shutdown(socket.SHUT_RDWR)
+    # Its storage persists the oplog position on close through a per-thread session that it refuses to open once
+    # closing has begun: open this thread's session first, or a stop from another thread than the start (an app
+    # that opened its first session in a worker thread) logs "Storage is closed".
+    with contextlib.suppress(Exception):
+        server.storage._session()
     server.stop()
 
 

@@ -9,6 +9,7 @@ from strands.types.exceptions import SessionException
 __all__ = [
     "DocumentTooLargeError",
     "DuplicateMessageError",
+    "InvalidIdError",
     "InvalidMetadataKeyError",
     "SessionDataError",
     "SessionException",
@@ -40,6 +41,16 @@ class StorageUnavailableError(SessionException):
 
 class SessionDataError(SessionException, ValueError):
     """A value cannot be stored in MongoDB (for example an object BSON cannot encode)."""
+
+
+class InvalidIdError(SessionException, ValueError, TypeError):
+    """A session, agent or multi-agent id is not a non-empty string; nothing was sent to MongoDB.
+
+    Raised before any command is built, so an id taken from a request body can never act as a query
+    operator (``{"$ne": None}``) or be joined into another field path (``["a", "b"]``). It is a
+    ``ValueError`` and a ``TypeError`` as well as a strands ``SessionException``: code catching any
+    of the three catches it.
+    """
 
 
 class InvalidMetadataKeyError(ValueError):

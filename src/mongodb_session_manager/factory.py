@@ -14,7 +14,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from .manager import MongoDBSessionManager
+from . import documents as docs
+from .manager import MANAGER_KEYWORDS, MongoDBSessionManager, _check_keywords, _named_parameters
 from .pool import MongoDBConnectionPool, describe_client
 
 __all__ = [
@@ -51,7 +52,12 @@ class MongoDBSessionManagerFactory:
             metadata_fields: Default ``metadata_fields`` for created managers.
             **kwargs: ``MongoClient`` options for the pool (for example ``maxPoolSize``). Ignored when
                 ``client`` is given.
+
+        Raises:
+            TypeError: A keyword argument is not a ``MongoClient`` option (nothing is connected).
+            ValueError: ``minPoolSize`` and ``maxPoolSize`` are both given and conflict.
         """
+        _check_keywords("MongoDBSessionManagerFactory", kwargs, _FACTORY_KEYWORDS)
         self.database_name = database_name
         self.collection_name = collection_name
         self.metadata_fields = metadata_fields
@@ -99,8 +105,12 @@ class MongoDBSessionManagerFactory:
                 ``feedback_hook``, ...); ``metadata_fields`` defaults to the factory's.
 
         Raises:
+            InvalidIdError: ``session_id`` is not a non-empty string.
+            TypeError: A keyword argument ``MongoDBSessionManager`` does not take.
             RuntimeError: If the factory was closed.
         """
+        docs.validate_ids(session_id=session_id)
+        _check_keywords("MongoDBSessionManagerFactory.create_session_manager", kwargs, MANAGER_KEYWORDS)
         if self._closed:
             raise RuntimeError("MongoDBSessionManagerFactory is closed; create a new factory")
         metadata_fields = kwargs.pop("metadata_fields", self.metadata_fields)
@@ -129,6 +139,8 @@ class MongoDBSessionManagerFactory:
         logger.debug("session manager factory closed")
 
 
+_FACTORY_KEYWORDS = frozenset(_named_parameters(MongoDBSessionManagerFactory.__init__))
+
 _global_lock = threading.Lock()
 _global_factory: MongoDBSessionManagerFactory | None = None
 
@@ -140,7 +152,14 @@ def initialize_global_factory(
     client: MongoClient[Any] | None = None,
     **kwargs: Any,
 ) -> MongoDBSessionManagerFactory:
-    """Create the process-wide factory and return it; if one exists, log a warning and return it unchanged."""
+    """Create the process-wide factory and return it; if one exists, log a warning and return it unchanged.
+
+    Takes the arguments of ``MongoDBSessionManagerFactory``.
+
+    Raises:
+        TypeError: A keyword argument the factory does not take (nothing is created).
+    """
+    _check_keywords("initialize_global_factory", kwargs, _FACTORY_KEYWORDS)
     global _global_factory
     with _global_lock:
         if _global_factory is not None:
@@ -197,7 +216,14 @@ def create_mongodb_session_manager(
     client: MongoClient[Any] | None = None,
     **kwargs: Any,
 ) -> MongoDBSessionManager:
-    """Return ``MongoDBSessionManager(...)`` with these arguments; a convenience kept from earlier versions."""
+    """Return ``MongoDBSessionManager(...)`` with these arguments; a convenience kept from earlier versions.
+
+    Raises:
+        InvalidIdError: ``session_id`` is not a non-empty string (nothing is connected).
+        TypeError: A keyword argument ``MongoDBSessionManager`` does not take (nothing is connected).
+    """
+    docs.validate_ids(session_id=session_id)
+    _check_keywords("create_mongodb_session_manager", kwargs, MANAGER_KEYWORDS)
     return MongoDBSessionManager(
         session_id=session_id,
         connection_string=connection_string,

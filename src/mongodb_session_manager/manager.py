@@ -1,20 +1,30 @@
 """``MongoDBSessionManager``: strands' ``RepositorySessionManager`` plus metrics, config, metadata and feedback."""
 
+import difflib
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
 from pymongo.common import VALIDATORS
 from strands.agent.agent import Agent
+from strands.hooks.events import AfterInvocationEvent, AfterModelCallEvent, BeforeInvocationEvent
+from strands.hooks.registry import HookRegistry
+from strands.models.bedrock import DEFAULT_BEDROCK_MODEL_ID, BedrockModel
 from strands.session.repository_session_manager import RepositorySessionManager
+from strands.types.session import SessionAgent, SessionMessage
 
+from . import documents as docs
+from ._metrics import METRICS_FIELD, InvocationMetrics
+from ._off_loop import OffLoopCallbacks
 from .errors import SessionExistsError
-from .repository import MongoDBSessionRepository, StagedAgentUpdate
+from .repository import MongoDBSessionRepository
 
 if TYPE_CHECKING:
     from strands.tools.decorator import DecoratedFunctionTool
     from strands.types.agent import LocalAgent
+    from strands.types.content import Message
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +37,9 @@ _CLIENT_OPTION_NAMES = set(VALIDATORS) | {"host", "port"}
 class MongoDBSessionManager(RepositorySessionManager):
     """Persists strands agents in MongoDB, one document per session.
 
-    On top of strands' session contract it captures event-loop metrics on the latest assistant
-    message, the agent's model and system prompt, and offers session metadata and user feedback,
-    each optionally intercepted by a hook.
+    On top of strands' session contract it stores each invocation's cost (latency, tokens) on the
+    assistant message that closes it, records the agent's model and system prompt, and offers session
+    metadata and user feedback, each optionally intercepted by a hook.
     """
 
     def __init__(
@@ -56,10 +66,15 @@ class MongoDBSessionManager(RepositorySessionManager):
             metadata_fields: Metadata fields to index for searching.
             metadata_hook: Interceptor for metadata ``update``/``get``/``delete`` (alias ``metadataHook``).
             feedback_hook: Interceptor for feedback ``add`` (alias ``feedbackHook``).
-            **kwargs: pymongo ``MongoClient`` options (``maxPoolSize``, ``w``, ...); anything else goes
-                to ``RepositorySessionManager``.
+            **kwargs: pymongo ``MongoClient`` options (``maxPoolSize``, ``w``, ...; names as pymongo
+                spells them, in any case) and the arguments strands' ``RepositorySessionManager`` takes.
+
+        Raises:
+            InvalidIdError: ``session_id`` is not a non-empty string (nothing is connected).
+            TypeError: A keyword argument is none of the above (nothing is connected).
         """
-        _check_id(session_id, "session_id")
+        docs.validate_ids(session_id=session_id)
+        _check_keywords("MongoDBSessionManager", kwargs, MANAGER_KEYWORDS)
         self.metadata_hook = metadata_hook or kwargs.pop("metadataHook", None)
         self.feedback_hook = feedback_hook or kwargs.pop("feedbackHook", None)
         client_options = {key: kwargs.pop(key) for key in list(kwargs) if key.lower() in _CLIENT_OPTION_NAMES}
@@ -73,7 +88,9 @@ class MongoDBSessionManager(RepositorySessionManager):
             metadata_fields=metadata_fields,
             **client_options,
         )
-        self._written_metrics: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._invocation_metrics = InvocationMetrics()
+        self._seen_config: dict[str, tuple[str | None, str | None]] = {}
+        self._off_loop = OffLoopCallbacks()
         try:
             try:
                 super().__init__(session_id=session_id, session_repository=self.session_repository, **kwargs)
@@ -85,50 +102,110 @@ class MongoDBSessionManager(RepositorySessionManager):
 
     # ----------------------------------------------------------------- agent lifecycle
 
+    def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
+        """Register strands' persistence callbacks, with their MongoDB I/O off the event loop where strands awaits them.
+
+        Under ``stream_async``/``invoke_async`` (and the loop strands runs ``agent(...)`` on), each message,
+        sync and multi-agent write runs in a worker thread while the loop serves other tasks; strands awaits
+        the callbacks in order, so the writes keep their order. Agent initialization stays synchronous:
+        strands calls it from the ``Agent`` constructor.
+
+        The invocation callbacks measure what each invocation costs (`InvocationMetrics`): the start and
+        the model calls are bookkeeping in memory, the end writes only when the closing message's own
+        write could not carry its figures.
+        """
+        off_loop = self._off_loop.registry(registry)
+        super().register_hooks(off_loop, **kwargs)
+        registry.add_callback(BeforeInvocationEvent, self._start_invocation)
+        registry.add_callback(AfterModelCallEvent, self._end_model_call)
+        off_loop.add_callback(AfterInvocationEvent, self._end_invocation)
+
     def initialize(self, agent: "LocalAgent", **kwargs: Any) -> None:
-        """Create or restore the agent; a new agent is stored with its model and system prompt."""
-        self._stage(agent, with_metrics=False)
+        """Create or restore the agent, then record its model and system prompt where they are new.
+
+        ``None`` on the agent never replaces a recorded value, nor does the model strands picks for an
+        ``Agent`` built without one; an unchanged config costs no command.
+        """
+        docs.validate_ids(agent_id=agent.agent_id)
         super().initialize(agent, **kwargs)
+        if isinstance(agent, Agent):
+            current, config = self._config_to_record(agent)
+            if config:
+                self.session_repository.update_agent_config(self.session_id, agent.agent_id, **config)
+            self._seen_config[agent.agent_id] = current
 
     def sync_agent(self, agent: "LocalAgent", **kwargs: Any) -> None:
-        """Persist what changed in the agent, its config, and the latest assistant message's metrics.
+        """Persist what changed in the agent; a changed model or system prompt rides on the same write.
 
-        Everything rides on one write; nothing changed writes nothing.
+        Nothing changed writes nothing.
         """
-        metrics = self._stage(agent, with_metrics=True)
+        docs.validate_ids(agent_id=agent.agent_id)
+        if isinstance(agent, Agent):
+            current, config = self._config_to_record(agent)
+            if config:  # one explicit write with the state; strands' own sync below then finds nothing changed
+                session_agent = SessionAgent.from_agent(agent)
+                self.session_repository.update_agent(self.session_id, session_agent, agent_config=config)
+            self._seen_config[agent.agent_id] = current
         super().sync_agent(agent, **kwargs)
-        self.session_repository.flush_agent_update(self.session_id, agent.agent_id)
-        if metrics is not None:
-            self._written_metrics[agent.agent_id] = metrics
 
-    def _stage(self, agent: "LocalAgent", with_metrics: bool) -> tuple[int, dict[str, Any]] | None:
-        """Stage the agent's config (and new metrics) to ride on its next write; return the metrics staged."""
-        if not isinstance(agent, Agent):
-            return None
-        staged = StagedAgentUpdate(agent_data={"model": _model_id(agent), "system_prompt": agent.system_prompt})
-        metrics = self._new_metrics(agent) if with_metrics else None
-        if metrics is not None:
-            staged.message_id, staged.message_fields = metrics[0], {"event_loop_metrics": metrics[1]}
-        self.session_repository.stage_agent_update(self.session_id, agent.agent_id, staged)
-        return metrics
+    def append_message(self, message: "Message", agent: "LocalAgent", **kwargs: Any) -> None:
+        """Store a new message of the agent (strands' behaviour); a message closing an invocation carries its cost.
 
-    def _new_metrics(self, agent: Agent) -> tuple[int, dict[str, Any]] | None:
-        """Return (message id, metrics) for the latest assistant message when the totals moved since the last write."""
-        latest = self._latest_agent_message.get(agent.agent_id)
-        if latest is None or latest.message.get("role") != "assistant":
-            return None
-        loop = agent.event_loop_metrics
-        if loop.accumulated_metrics.get("latencyMs", 0) <= 0:
-            return None
-        usage = loop.accumulated_usage
-        metrics = {
-            "accumulated_metrics": {"latencyMs": loop.accumulated_metrics["latencyMs"]},
-            "accumulated_usage": {key: usage.get(key, 0) for key in ("inputTokens", "outputTokens", "totalTokens")},
-        }
-        written = self._written_metrics.get(agent.agent_id)
-        if written is not None and written[1] == metrics:
-            return None  # strands updates the totals after the message event: these belong to an earlier message
-        return latest.message_id, metrics
+        The invocation's ``event_loop_metrics`` ride on the message's own ``$push``.
+        """
+        docs.validate_ids(agent_id=agent.agent_id)
+        latest = self._latest_agent_message[agent.agent_id]
+        session_message = SessionMessage.from_message(message, latest.message_id + 1 if latest is not None else 0)
+        metrics = self._invocation_metrics.on_message(agent, message, session_message.message_id)
+        extra_fields = {METRICS_FIELD: metrics} if metrics is not None else None
+        self._latest_agent_message[agent.agent_id] = session_message
+        self.session_repository.create_message(
+            self.session_id, agent.agent_id, session_message, extra_fields=extra_fields
+        )
+        self._held_records.setdefault(agent.agent_id, []).append(session_message)
+
+    def redact_latest_message(self, redact_message: "Message", agent: "LocalAgent", **kwargs: Any) -> None:
+        """Replace the agent's latest message (strands' behaviour), after checking the agent's id."""
+        docs.validate_ids(agent_id=agent.agent_id)
+        super().redact_latest_message(redact_message, agent, **kwargs)
+
+    def _start_invocation(self, event: BeforeInvocationEvent) -> None:
+        self._invocation_metrics.start(event.agent)
+
+    def _end_model_call(self, event: AfterModelCallEvent) -> None:
+        self._invocation_metrics.model_call_ended(event)
+
+    def _end_invocation(self, event: AfterInvocationEvent) -> None:
+        """Store the invocation's figures on its closing message when its ``$push`` could not carry them."""
+        correction = self._invocation_metrics.end(event.agent)
+        if correction is not None:
+            self.session_repository.set_message_fields(
+                self.session_id,
+                event.agent.agent_id,
+                correction.message_id,
+                {METRICS_FIELD: correction.metrics},
+                move_from=correction.move_from,
+            )
+
+    def _config_to_record(self, agent: Agent) -> tuple[tuple[str | None, str | None], dict[str, str]]:
+        """Return the agent's (model id, system prompt) and the fields of it to record: new non-None values only.
+
+        Compared with the record only when the agent object's config changed since it was last recorded
+        (cheap on every sync). strands' default model (an ``Agent`` built without ``model``) is recorded
+        only while no model is.
+        """
+        current = (_model_id(agent), agent.system_prompt)
+        if self._seen_config.get(agent.agent_id) == current:
+            return current, {}
+        model, system_prompt = current
+        recorded = self.session_repository.known_agent_config(self.session_id, agent.agent_id) or {}
+        config: dict[str, str] = {}
+        if system_prompt is not None and system_prompt != recorded.get("system_prompt"):
+            config["system_prompt"] = system_prompt
+        keeps_recorded_model = recorded.get("model") is not None and _is_strands_default_model(agent.model)
+        if model is not None and model != recorded.get("model") and not keeps_recorded_model:
+            config["model"] = model
+        return current, config
 
     # ----------------------------------------------------------------- agent config
 
@@ -154,9 +231,12 @@ class MongoDBSessionManager(RepositorySessionManager):
         """Set the given metadata fields and keep every other one; ``"a.b"`` sets a nested field.
 
         Raises:
+            TypeError: ``metadata`` is not a dict (nothing written, the hook is not called).
             InvalidMetadataKeyError: A key is not a string or has an empty or ``$`` segment (nothing written).
-            SessionDataError: A value cannot be stored in MongoDB (nothing written).
+            SessionDataError: A value cannot be stored in MongoDB, or a dotted key runs through a stored
+                value that is not a dict (nothing written).
         """
+        docs.check_metadata_mapping(metadata)
 
         def update(metadata: dict[str, Any]) -> None:
             self.session_repository.update_metadata(self.session_id, metadata)
@@ -171,13 +251,17 @@ class MongoDBSessionManager(RepositorySessionManager):
 
         return self._intercept(self.metadata_hook, "get", get)
 
-    def delete_metadata(self, metadata_keys: list[str]) -> None:
-        """Remove the given metadata fields and keep every other one."""
+    def delete_metadata(self, metadata_keys: str | list[str]) -> None:
+        """Remove the given metadata fields and keep every other one; ``"a.b"`` removes a nested field.
+
+        A bare string is one key: ``delete_metadata("theme")`` is ``delete_metadata(["theme"])``.
+        """
+        keys = docs.metadata_key_list(metadata_keys)
 
         def delete(keys: list[str]) -> None:
             self.session_repository.delete_metadata(self.session_id, keys)
 
-        return self._intercept(self.metadata_hook, "delete", delete, keys=metadata_keys)
+        return self._intercept(self.metadata_hook, "delete", delete, keys=keys)
 
     def get_metadata_tool(self) -> "DecoratedFunctionTool":
         """Return the ``manage_metadata`` strands tool bound to this session."""
@@ -231,12 +315,48 @@ class MongoDBSessionManager(RepositorySessionManager):
         return hook(operation, action, self.session_id, **kwargs)
 
 
-def _check_id(value: Any, name: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name}=<{value!r}> | {name} must be a non-empty string")
+def _check_keywords(function: str, names: Iterable[str], allowed: Collection[str] = ()) -> None:
+    """Refuse a keyword argument that is neither a pymongo client option (any case) nor in ``allowed``.
+
+    Raises:
+        TypeError: Worded like Python's own: ``f() got an unexpected keyword argument 'name'``.
+    """
+    for name in names:
+        if name in allowed or name.lower() in _CLIENT_OPTION_NAMES:
+            continue
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{function}() got an unexpected keyword argument {name!r}{hint}")
+
+
+def _named_parameters(function: Callable[..., Any]) -> set[str]:
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+
+
+MANAGER_KEYWORDS = frozenset(
+    (_named_parameters(MongoDBSessionManager.__init__) - {"session_id"})
+    | (_named_parameters(RepositorySessionManager.__init__) - {"session_id", "session_repository"})
+    | {"metadataHook", "feedbackHook"}
+)
+"""Keyword arguments ``MongoDBSessionManager`` takes besides client options (strands' own included)."""
 
 
 def _model_id(agent: Agent) -> str | None:
     config = agent.model.get_config()
     model_id = config.get("model_id") if isinstance(config, dict) else getattr(config, "model_id", None)
     return str(model_id) if model_id is not None else None
+
+
+def _is_strands_default_model(model: object) -> bool:
+    """True for the ``BedrockModel`` strands builds for an ``Agent`` given no model.
+
+    Its id depends on the region (``us.``, ``eu.``, ``global.`` ... followed by strands' default model
+    name), so it says nothing about what the user chose. A ``BedrockModel`` given that same id explicitly
+    cannot be told apart and is treated the same way.
+    """
+    if type(model) is not BedrockModel:
+        return False
+    model_id = str(model.get_config().get("model_id") or "")
+    default_name = DEFAULT_BEDROCK_MODEL_ID.partition(".")[2]
+    return model_id == DEFAULT_BEDROCK_MODEL_ID or model_id.partition(".")[2] == default_name

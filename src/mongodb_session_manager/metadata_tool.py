@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 from strands import tool
 from strands.tools.decorator import DecoratedFunctionTool
 
+from . import documents as docs
+
 if TYPE_CHECKING:
     from .manager import MongoDBSessionManager
 
@@ -30,7 +32,8 @@ def create_metadata_tool(manager: "MongoDBSessionManager") -> DecoratedFunctionT
             action: "get" (all metadata, or only `keys`), "set" or "update" (store the fields in
                 `metadata`, keeping the others), or "delete" (remove the fields named in `keys`).
             metadata: For set/update, the fields to store, e.g. {"customer_name": "Alice"}.
-            keys: For get, the fields to return; for delete, the fields to remove.
+            keys: For get, the fields to return; for delete, the fields to remove. A dotted key
+                ("prefs.theme") names a nested field.
         """
         try:
             return _run(manager, action, _parse(metadata, dict, "metadata"), _parse(keys, list, "keys"))
@@ -40,12 +43,15 @@ def create_metadata_tool(manager: "MongoDBSessionManager") -> DecoratedFunctionT
     return manage_metadata
 
 
-def _run(manager: "MongoDBSessionManager", action: str, metadata: Any, keys: Any) -> str:
+def _run(manager: "MongoDBSessionManager", action: Any, metadata: Any, keys: Any) -> str:
+    if not isinstance(action, str):
+        return f"Error: 'action' must be a string, one of {', '.join(ACTIONS)}; not {type(action).__name__}"
     action = action.strip().lower()
     if action == "get":
+        paths = [docs.validate_metadata_key(key) for key in keys or []]
         stored = manager.get_metadata().get("metadata", {})
-        if keys:
-            return f"Metadata: {json.dumps({key: stored.get(key) for key in keys}, default=str)}"
+        if paths:
+            return f"Metadata: {json.dumps({path: docs.get_path(stored, path) for path in paths}, default=str)}"
         return f"All metadata: {json.dumps(stored, default=str)}"
     if action in ("set", "update"):
         if not metadata:

@@ -160,12 +160,16 @@ class MongoDBConnectionPool:
                 embedded development server (resolved only when the client is first created).
             **kwargs: ``MongoClient`` options. They override the pool defaults (``maxPoolSize`` 100,
                 ``minPoolSize`` 10, ``maxIdleTimeMS`` 30000, ``waitQueueTimeoutMS`` 5000,
-                ``retryWrites`` and ``retryReads`` True); options set in the URI are kept too.
+                ``retryWrites`` and ``retryReads`` True); options set in the URI are kept too. A default
+                bound follows a bound you give: ``maxPoolSize=7`` alone means ``minPoolSize`` 7.
 
         Returns:
             The shared ``MongoClient``. If the pool already exists with a different connection string
             or a different value for an option passed here, a warning is logged and the existing
             client is returned unchanged.
+
+        Raises:
+            ValueError: ``minPoolSize`` and ``maxPoolSize`` are both given and the minimum is larger.
         """
         client, _created, _generation = cls._acquire(connection_string, kwargs, for_factory=False)
         return client
@@ -251,14 +255,7 @@ class MongoDBConnectionPool:
             from .embedded import default_connection_string
 
             connection_string = default_connection_string()
-        user_keys = {key.lower() for key in kwargs}
-        uri_keys = _uri_option_keys(connection_string)
-        options = {
-            key: value
-            for key, value in DEFAULT_POOL_OPTIONS.items()
-            if key.lower() not in user_keys and key.lower() not in uri_keys
-        }
-        options.update(kwargs)
+        options = _with_defaults(connection_string, kwargs)
         counter = ConnectionCounter()
         client_options = dict(options)
         client_options["event_listeners"] = [*(options.get("event_listeners") or []), counter]
@@ -308,10 +305,45 @@ def _digest(connection_string: str) -> str:
     return hashlib.sha256(connection_string.encode()).hexdigest()
 
 
-def _uri_option_keys(connection_string: str) -> set[str]:
-    """Return the lower-cased option names given in the URI's query string."""
+def _with_defaults(connection_string: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Return ``kwargs`` plus every pool default that neither they nor the URI set.
+
+    A default pool bound follows the other bound the user gave: ``maxPoolSize=7`` alone gets
+    ``minPoolSize=7`` (not the default 10), ``minPoolSize=150`` alone gets ``maxPoolSize=150``.
+
+    Raises:
+        ValueError: The user gave both bounds (as arguments or in the URI) and ``minPoolSize`` is
+            larger than ``maxPoolSize``.
+    """
+    given = {**_uri_options(connection_string), **{key.lower(): value for key, value in kwargs.items()}}
+    options = {key: value for key, value in DEFAULT_POOL_OPTIONS.items() if key.lower() not in given}
+    max_size, min_size = _as_int(given.get("maxpoolsize")), _as_int(given.get("minpoolsize"))
+    if "minpoolsize" in given and "maxpoolsize" in given:
+        if max_size and min_size is not None and min_size > max_size:  # maxPoolSize 0 means no limit
+            raise ValueError(
+                f"minPoolSize={min_size} and maxPoolSize={max_size} conflict: minPoolSize must be smaller "
+                "than or equal to maxPoolSize"
+            )
+    elif max_size:
+        options["minPoolSize"] = min(DEFAULT_POOL_OPTIONS["minPoolSize"], max_size)
+    elif min_size is not None:
+        options["maxPoolSize"] = max(DEFAULT_POOL_OPTIONS["maxPoolSize"], min_size)
+    options.update(kwargs)
+    return options
+
+
+def _as_int(value: Any) -> int | None:
+    """Return an option value as an int, or None when it is absent or not a number (pymongo then says why)."""
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _uri_options(connection_string: str) -> dict[str, str]:
+    """Return the options given in the URI's query string, by lower-cased name."""
     query = connection_string.rsplit("@", 1)[-1].partition("?")[2]
-    return {key.lower() for key, _ in parse_qsl(query, keep_blank_values=True)}
+    return {key.lower(): value for key, value in parse_qsl(query, keep_blank_values=True)}
 
 
 def _hosts(client: MongoClient[Any]) -> list[str]:

@@ -1,16 +1,15 @@
 """``MongoDBSessionRepository``: strands' ``SessionRepository`` on one MongoDB document per session."""
 
 import contextlib
-import copy
+import dataclasses
 import logging
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import bson
-from bson.errors import InvalidDocument
+from bson.errors import BSONError, InvalidDocument
 from pymongo import ASCENDING, IndexModel, MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import (
@@ -39,20 +38,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _TOO_LARGE_CODES = {10334, 17419, 17420}
+_PATH_NOT_VIABLE = 28
 _ALL_REMAINING = 2**31 - 1
+_MESSAGE_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(SessionMessage))
 
 _indexed: dict[int, set[tuple[str, str, str]]] = {}
 """Indexes created in this process, per client (by identity: clients compare equal by address)."""
 _indexed_lock = threading.Lock()
-
-
-@dataclass
-class StagedAgentUpdate:
-    """Manager-owned fields waiting to ride on the next write of one agent."""
-
-    agent_data: dict[str, Any] = field(default_factory=dict)
-    message_id: int | None = None
-    message_fields: dict[str, Any] = field(default_factory=dict)
+"""Guards ``_indexed``; never held across a network call."""
 
 
 class MongoDBSessionRepository(SessionRepository):
@@ -96,8 +89,8 @@ class MongoDBSessionRepository(SessionRepository):
         self.collection: Collection = client[database_name][collection_name]
         self.metadata_fields = list(metadata_fields or [])
         self._lock = threading.Lock()
-        self._known_agent_data: dict[tuple[str, str], dict[str, Any]] = {}
-        self._staged: dict[tuple[str, str], StagedAgentUpdate] = {}
+        self._known_agent_data: dict[tuple[str, str], dict[str, bytes | None]] = {}
+        """Per agent, the BSON form of each ``agent_data`` field as last read or written (see `_stored_form`)."""
         try:
             self._ensure_indexes()
         except BaseException:
@@ -120,7 +113,12 @@ class MongoDBSessionRepository(SessionRepository):
         self.close()
 
     def _ensure_indexes(self) -> None:
-        """Create the timestamp and metadata indexes once per client and collection in this process."""
+        """Create the timestamp and metadata indexes once per client and collection in this process.
+
+        No lock is held while ``createIndexes`` runs, so a slow or unreachable server delays only this
+        construction, never the others in the process. Two first constructions racing on one collection
+        may both send the (idempotent) command; later ones send nothing.
+        """
         namespace = (self.collection.database.name, self.collection.name)
         wanted = [
             "created_at",
@@ -133,10 +131,11 @@ class MongoDBSessionRepository(SessionRepository):
                 done = _indexed[id(self.client)] = set()
                 weakref.finalize(self.client, _indexed.pop, id(self.client), None)
             missing = [path for path in wanted if (*namespace, path) not in done]
-            if not missing:
-                return
-            with self._errors(None):
-                self.collection.create_indexes([_index(path) for path in missing])
+        if not missing:
+            return
+        with self._errors(None):
+            self.collection.create_indexes([_index(path) for path in missing])
+        with _indexed_lock:
             done.update((*namespace, path) for path in missing)
         logger.debug("collection=<%s> | fields=<%s> | created indexes", self.collection.full_name, missing)
 
@@ -149,6 +148,7 @@ class MongoDBSessionRepository(SessionRepository):
             SessionExistsError: A session with this id already exists (a strands ``SessionException``);
                 it is left untouched.
         """
+        docs.validate_ids(session_id=session.session_id)
         with self._errors(session.session_id):
             try:
                 self.collection.insert_one(docs.session_document(session))
@@ -158,6 +158,7 @@ class MongoDBSessionRepository(SessionRepository):
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
         """Read a session without any of its agents or messages."""
+        docs.validate_ids(session_id=session_id)
         projection = {"session_id": 1, "session_type": 1, "session_data": 1}
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, projection)
@@ -169,6 +170,7 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session.
         """
+        docs.validate_ids(session_id=session_id)
         with self._errors(session_id):
             result = self.collection.delete_one({"_id": session_id})
         if result.deleted_count == 0:
@@ -179,17 +181,27 @@ class MongoDBSessionRepository(SessionRepository):
 
     # ----------------------------------------------------------------- agents
 
-    def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+    def create_agent(
+        self,
+        session_id: str,
+        session_agent: SessionAgent,
+        agent_config: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Add an agent to a session (re-creating an agent replaces its data and keeps its messages).
 
-        Staged manager fields (agent config) are stored with it.
+        Args:
+            session_id: The session to add the agent to.
+            session_agent: The agent's strands data.
+            agent_config: Manager-owned ``agent_data`` fields (``model``, ``system_prompt``) stored with it.
+            **kwargs: Ignored (strands' signature).
 
         Raises:
             SessionNotFoundError: No such session.
         """
+        docs.validate_ids(session_id=session_id, agent_id=session_agent.agent_id)
         agent_id = session_agent.agent_id
-        staged = self._take_staged(session_id, agent_id)
-        data = {**docs.agent_data(session_agent), **(staged.agent_data if staged else {})}
+        data = {**docs.agent_data(session_agent), **_config_fields(agent_config)}
         now = docs.utc_now()
         path = docs.agent_path(agent_id)
         update = {"$set": {f"{path}.agent_data": data, f"{path}.created_at": now, f"{path}.updated_at": now}}
@@ -200,6 +212,7 @@ class MongoDBSessionRepository(SessionRepository):
 
     def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
         """Read an agent's data without its messages."""
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
         path = f"{docs.agent_path(agent_id)}.agent_data"
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {path: 1})
@@ -209,98 +222,122 @@ class MongoDBSessionRepository(SessionRepository):
         self._remember(session_id, agent_id, data)
         return docs.session_agent_from(data)
 
-    def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+    def update_agent(
+        self,
+        session_id: str,
+        session_agent: SessionAgent,
+        agent_config: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Write the agent fields that changed since this repository last wrote or read them.
 
-        Staged manager fields (agent config, message metrics) ride on the same command. Nothing
-        changed means no command at all. The stored ``created_at`` is kept.
+        A field counts as changed when the BSON MongoDB would store differs (so ``1`` -> ``True`` or
+        ``1`` -> ``1.0`` is written). Nothing changed means no command at all. The stored
+        ``created_at`` is kept.
+
+        Args:
+            session_id: The agent's session.
+            session_agent: The agent's strands data.
+            agent_config: Manager-owned ``agent_data`` fields (``model``, ``system_prompt``) to write in the
+                same command when they changed; a ``None`` value is skipped, never stored.
+            **kwargs: Ignored (strands' signature).
 
         Raises:
             SessionNotFoundError: No such session or agent.
         """
+        docs.validate_ids(session_id=session_id, agent_id=session_agent.agent_id)
         data = docs.agent_data(session_agent)
         data.pop("created_at")
-        self._write_agent(
-            session_id, session_agent.agent_id, data, self._take_staged(session_id, session_agent.agent_id)
-        )
+        self._write_agent(session_id, session_agent.agent_id, {**data, **_config_fields(agent_config)})
 
-    def stage_agent_update(self, session_id: str, agent_id: str, staged: StagedAgentUpdate) -> None:
-        """Hold manager fields for an agent until its next `update_agent` or `flush_agent_update`."""
+    def known_agent_config(self, session_id: str, agent_id: str) -> dict[str, Any] | None:
+        """Return the ``model``/``system_prompt`` this repository last read or wrote for an agent, without I/O.
+
+        None when this repository has not read or written the agent yet; a field never recorded is None.
+        """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
         with self._lock:
-            self._staged[(session_id, agent_id)] = staged
+            known = self._known_agent_data.get((session_id, agent_id))
+        if known is None:
+            return None
+        return {key: _from_stored_form(known.get(key)) for key in docs.AGENT_CONFIG_FIELDS}
 
-    def flush_agent_update(self, session_id: str, agent_id: str) -> None:
-        """Write staged fields that no `update_agent` carried (nothing to write costs nothing)."""
-        staged = self._take_staged(session_id, agent_id)
-        if staged is not None:
-            self._write_agent(session_id, agent_id, {}, staged)
-
-    def _take_staged(self, session_id: str, agent_id: str) -> StagedAgentUpdate | None:
-        with self._lock:
-            return self._staged.pop((session_id, agent_id), None)
-
-    def _write_agent(
-        self, session_id: str, agent_id: str, data: dict[str, Any], staged: StagedAgentUpdate | None
-    ) -> None:
-        """Write changed agent fields plus staged ones in one update, or nothing when nothing changed."""
-        staged = staged or StagedAgentUpdate()
-        data = {**data, **staged.agent_data}
+    def _write_agent(self, session_id: str, agent_id: str, data: dict[str, Any]) -> None:
+        """Write the agent fields whose stored form changed in one update, or nothing when none did."""
         with self._lock:
             known = self._known_agent_data.get((session_id, agent_id))
         if known is not None:
-            data = {key: value for key, value in data.items() if key == "updated_at" or known.get(key) != value}
+            data = {
+                key: value
+                for key, value in data.items()
+                if key == "updated_at" or known.get(key) is None or known[key] != _stored_form(value)
+            }
         changed = [key for key in data if key != "updated_at"]
-        message_fields = staged.message_fields if staged.message_id is not None else {}
-        if not changed and not message_fields:
+        if not changed:
             logger.debug("session_id=<%s> | agent_id=<%s> | agent unchanged, nothing written", session_id, agent_id)
             return
 
         path = docs.agent_path(agent_id)
         now = docs.utc_now()
         updates: dict[str, Any] = {"updated_at": now, f"{path}.updated_at": now}
-        if changed:
-            updates.update({f"{path}.agent_data.{key}": value for key, value in data.items()})
-        array_filters: list[Mapping[str, Any]] | None = None
-        if message_fields:
-            updates.update({f"{path}.messages.$[m].{key}": value for key, value in message_fields.items()})
-            array_filters = [{"m.message_id": staged.message_id}]
+        updates.update({f"{path}.agent_data.{key}": value for key, value in data.items()})
         query = {"_id": session_id, f"{path}.agent_data": {"$exists": True}}
-        result = self._update(session_id, query, {"$set": updates}, array_filters=array_filters)
+        result = self._update(session_id, query, {"$set": updates})
         if result.matched_count == 0:
             raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
-        if changed:
-            self._remember(session_id, agent_id, data, merge=True)
+        self._remember(session_id, agent_id, data, merge=True)
 
     def _remember(self, session_id: str, agent_id: str, data: Mapping[str, Any], merge: bool = False) -> None:
-        """Record what the database holds for an agent, so unchanged fields are never re-sent."""
+        """Record the stored form of an agent's fields, so unchanged fields are never re-sent."""
+        stored = {key: _stored_form(value) for key, value in data.items()}
         with self._lock:
             known = self._known_agent_data.get((session_id, agent_id), {}) if merge else {}
-            self._known_agent_data[(session_id, agent_id)] = {**known, **copy.deepcopy(dict(data))}
+            self._known_agent_data[(session_id, agent_id)] = {**known, **stored}
 
     # ----------------------------------------------------------------- messages
 
-    def create_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
+    def create_message(
+        self,
+        session_id: str,
+        agent_id: str,
+        session_message: SessionMessage,
+        extra_fields: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Append one message to an agent, keeping the array ordered by ``message_id``.
+
+        ``extra_fields`` are stored beside the message's own fields in the same command (the manager's
+        ``event_loop_metrics``); they never replace a ``SessionMessage`` field.
+
+        The usual append (a new id above every stored one) is a plain ``$push``, which a replica set logs as
+        the one new element; an id below a stored one falls back to a sorted push, which MongoDB logs as the
+        whole array (see the data-model page).
 
         Raises:
             DuplicateMessageError: The agent already has a message with this id; nothing was written.
             SessionNotFoundError: No such session or agent.
         """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(session_message.message_id)
         path = docs.agent_path(agent_id)
-        query = {
-            "_id": session_id,
-            f"{path}.agent_data": {"$exists": True},
-            f"{path}.messages.message_id": {"$ne": message_id},
-        }
+        ids = f"{path}.messages.message_id"
+        query = {"_id": session_id, f"{path}.agent_data": {"$exists": True}, ids: {"$not": {"$gte": message_id}}}
         now = docs.utc_now()
-        element = docs.message_document(session_message)
-        update = {
-            "$push": {f"{path}.messages": {"$each": [element], "$sort": {"message_id": ASCENDING}}},
-            "$set": {"updated_at": now, f"{path}.updated_at": now},
-        }
-        if self._update(session_id, query, update).matched_count == 0:
-            self._explain_missed_message_write(session_id, agent_id, message_id)
+        element = {**_extra_fields(extra_fields), **docs.message_document(session_message)}
+        stamps = {"updated_at": now, f"{path}.updated_at": now}
+        if self._update(session_id, query, {"$push": {f"{path}.messages": element}, "$set": stamps}).matched_count:
+            return
+        query[ids] = {"$ne": message_id}
+        sorted_push = {"$each": [element], "$sort": {"message_id": ASCENDING}}
+        if self._update(session_id, query, {"$push": {f"{path}.messages": sorted_push}, "$set": stamps}).matched_count:
+            logger.debug(
+                "session_id=<%s> | agent_id=<%s> | message_id=<%s> | out-of-order message inserted in order",
+                session_id,
+                agent_id,
+                message_id,
+            )
+            return
+        self._explain_missed_message_write(session_id, agent_id, message_id)
 
     def _explain_missed_message_write(self, session_id: str, agent_id: str, message_id: int) -> None:
         """Raise the right error after a message write matched nothing (failure path only)."""
@@ -320,6 +357,7 @@ class MongoDBSessionRepository(SessionRepository):
 
     def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
         """Read one message, shipping only that element of the array."""
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(message_id)
         pipeline: list[dict[str, Any]] = [
             {"$match": {"_id": session_id}},
@@ -347,6 +385,7 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session, agent or message.
         """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(session_message.message_id)
         path = docs.messages_path(agent_id)
         element = docs.message_document(session_message)
@@ -357,6 +396,40 @@ class MongoDBSessionRepository(SessionRepository):
         if result.matched_count == 0:
             raise SessionNotFoundError(f"Message {message_id} does not exist")
 
+    def set_message_fields(
+        self,
+        session_id: str,
+        agent_id: str,
+        message_id: int,
+        fields: Mapping[str, Any],
+        move_from: int | None = None,
+    ) -> None:
+        """Set extra fields (the manager's ``event_loop_metrics``) on one stored message, in one command.
+
+        Args:
+            session_id: The message's session.
+            agent_id: The message's agent.
+            message_id: The message that gets ``fields``.
+            fields: Extra fields to set; ``SessionMessage`` fields are refused.
+            move_from: Another message of the agent whose copies of these fields are removed in the same command.
+
+        Raises:
+            SessionNotFoundError: No such session, agent or message.
+        """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
+        message_id = _check_message_id(message_id)
+        fields = _extra_fields(fields)
+        path = docs.messages_path(agent_id)
+        update: dict[str, Any] = {"$set": {f"{path}.$[m].{key}": value for key, value in fields.items()}}
+        update["$set"]["updated_at"] = docs.utc_now()
+        array_filters: list[Mapping[str, Any]] = [{"m.message_id": message_id}]
+        if move_from is not None and move_from != message_id:
+            update["$unset"] = {f"{path}.$[old].{key}": "" for key in fields}
+            array_filters.append({"old.message_id": _check_message_id(move_from)})
+        query = {"_id": session_id, f"{path}.message_id": message_id}
+        if self._update(session_id, query, update, array_filters=array_filters).matched_count == 0:
+            raise SessionNotFoundError(f"Message {message_id} of agent {agent_id} does not exist")
+
     def list_messages(
         self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0, **kwargs: Any
     ) -> list[SessionMessage]:
@@ -365,6 +438,7 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session or agent.
         """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
         if limit is not None and limit <= 0:
             return []
         path = docs.agent_path(agent_id)
@@ -387,19 +461,21 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session.
         """
+        docs.validate_ids(session_id=session_id, multi_agent_id=multi_agent.id)
         now = docs.utc_now()
-        entry = {"state": multi_agent.serialize_state(), "created_at": now, "updated_at": now}
+        entry = {"state": docs.encode_value(multi_agent.serialize_state()), "created_at": now, "updated_at": now}
         update = {"$set": {docs.multi_agent_path(multi_agent.id): entry, "updated_at": now}}
         if self._update(session_id, {"_id": session_id}, update).matched_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
 
     def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
         """Read a multi-agent's serialized state, or None."""
+        docs.validate_ids(session_id=session_id, multi_agent_id=multi_agent_id)
         path = f"{docs.multi_agent_path(multi_agent_id)}.state"
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {path: 1})
         state = docs.get_path(document, path)
-        return dict(state) if state is not None else None
+        return docs.decode_value(state) if state is not None else None
 
     def update_multi_agent(self, session_id: str, multi_agent: "MultiAgentBase", **kwargs: Any) -> None:
         """Replace a multi-agent's serialized state.
@@ -407,10 +483,15 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session or multi-agent.
         """
+        docs.validate_ids(session_id=session_id, multi_agent_id=multi_agent.id)
         path = docs.multi_agent_path(multi_agent.id)
         now = docs.utc_now()
         update = {
-            "$set": {f"{path}.state": multi_agent.serialize_state(), f"{path}.updated_at": now, "updated_at": now}
+            "$set": {
+                f"{path}.state": docs.encode_value(multi_agent.serialize_state()),
+                f"{path}.updated_at": now,
+                "updated_at": now,
+            }
         }
         query = {"_id": session_id, path: {"$exists": True}}
         if self._update(session_id, query, update).matched_count == 0:
@@ -422,29 +503,40 @@ class MongoDBSessionRepository(SessionRepository):
         """Set the given metadata fields, keeping all others (dotted keys address nested fields).
 
         Raises:
+            InvalidIdError: ``session_id`` is not a non-empty string; nothing was sent.
+            TypeError: ``metadata`` is not a dict; nothing was sent.
             InvalidMetadataKeyError: A key is invalid; nothing was written.
-            SessionDataError: A value cannot be stored as BSON; nothing was written.
+            SessionDataError: A value cannot be stored as BSON, or a dotted key runs through a stored
+                value that is not an object; nothing was written.
             SessionNotFoundError: No such session.
         """
+        docs.validate_ids(session_id=session_id)
+        metadata = docs.check_metadata_mapping(metadata)
         paths = docs.metadata_paths(metadata)
-        updates = dict(zip(paths, metadata.values(), strict=True))
+        updates = dict(zip(paths, map(docs.encode_value, metadata.values()), strict=True))
         updates["updated_at"] = docs.utc_now()
         if self._update(session_id, {"_id": session_id}, {"$set": updates}).matched_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
 
     def get_metadata(self, session_id: str) -> dict[str, Any]:
         """Return ``{"metadata": {...}}`` for the session, or ``{}`` when it does not exist."""
+        docs.validate_ids(session_id=session_id)
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {"metadata": 1})
-        return {"metadata": document.get("metadata", {})} if document else {}
+        if not document:
+            return {}
+        return {"metadata": {key: docs.decode_value(value) for key, value in document.get("metadata", {}).items()}}
 
-    def delete_metadata(self, session_id: str, metadata_keys: Sequence[str]) -> None:
-        """Remove the given metadata fields, keeping all others.
+    def delete_metadata(self, session_id: str, metadata_keys: str | Sequence[str]) -> None:
+        """Remove the given metadata fields, keeping all others (a bare string is one key).
 
         Raises:
+            InvalidIdError: ``session_id`` is not a non-empty string; nothing was sent.
             InvalidMetadataKeyError: A key is invalid; nothing was written.
             SessionNotFoundError: No such session.
         """
+        docs.validate_ids(session_id=session_id)
+        metadata_keys = docs.metadata_key_list(metadata_keys)
         paths = docs.metadata_paths(metadata_keys)
         update = {"$unset": dict.fromkeys(paths, ""), "$set": {"updated_at": docs.utc_now()}}
         if self._update(session_id, {"_id": session_id}, update).matched_count == 0:
@@ -459,21 +551,24 @@ class MongoDBSessionRepository(SessionRepository):
             SessionDataError: A value cannot be stored as BSON; nothing was written.
             SessionNotFoundError: No such session.
         """
+        docs.validate_ids(session_id=session_id)
         now = docs.utc_now()
-        entry = {**feedback, "created_at": now}
+        entry = docs.encode_value({**feedback, "created_at": now})
         update = {"$push": {"feedbacks": entry}, "$set": {"updated_at": now}}
         if self._update(session_id, {"_id": session_id}, update).matched_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
-        return entry
+        return docs.decode_value(entry)
 
     def get_feedbacks(self, session_id: str) -> list[dict[str, Any]]:
         """Return the session's feedback entries in the order they were added."""
+        docs.validate_ids(session_id=session_id)
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {"feedbacks": 1})
-        return list(document.get("feedbacks", [])) if document else []
+        return [docs.decode_value(entry) for entry in document.get("feedbacks", [])] if document else []
 
     def get_viewer_password(self, session_id: str) -> str | None:
         """Return the session's Session Viewer password, or None when the session does not exist."""
+        docs.validate_ids(session_id=session_id)
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {"session_viewer_password": 1})
         return document.get("session_viewer_password") if document else None
@@ -482,6 +577,7 @@ class MongoDBSessionRepository(SessionRepository):
 
     def get_agent_config(self, session_id: str, agent_id: str) -> dict[str, Any] | None:
         """Return ``{agent_id, model, system_prompt}`` for one agent, or None."""
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
         path = f"{docs.agent_path(agent_id)}.agent_data"
         projection = {f"{path}.{key}": 1 for key in ("agent_id", *docs.AGENT_CONFIG_FIELDS)}
         with self._errors(session_id):
@@ -494,18 +590,20 @@ class MongoDBSessionRepository(SessionRepository):
     ) -> None:
         """Set an agent's stored model and/or system prompt (``None`` leaves a field unchanged).
 
+        A value equal to what this repository last read or wrote for the agent costs no command.
+
         Raises:
             SessionNotFoundError: No such session or agent.
         """
-        config = {
-            key: value for key, value in (("model", model), ("system_prompt", system_prompt)) if value is not None
-        }
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
+        config = _config_fields({"model": model, "system_prompt": system_prompt})
         if not config:
             return
-        self._write_agent(session_id, agent_id, {}, StagedAgentUpdate(agent_data=config))
+        self._write_agent(session_id, agent_id, config)
 
     def list_agents(self, session_id: str) -> list[dict[str, Any]]:
         """Return ``{agent_id, model, system_prompt}`` for every agent in the session, without messages."""
+        docs.validate_ids(session_id=session_id)
         pipeline: list[dict[str, Any]] = [
             {"$match": {"_id": session_id}},
             {"$project": {"_id": 0, "agents": {"$objectToArray": {"$ifNull": ["$agents", {}]}}}},
@@ -549,6 +647,8 @@ class MongoDBSessionRepository(SessionRepository):
         except OperationFailure as error:
             if error.code in _TOO_LARGE_CODES:
                 raise _too_large(where, update) from error
+            if error.code == _PATH_NOT_VIABLE:
+                raise _path_not_viable(where, update) from error
             raise
         except ConnectionFailure as error:
             raise StorageUnavailableError(
@@ -564,10 +664,51 @@ def _too_large(where: str, update: Mapping[str, Any] | None) -> DocumentTooLarge
     )
 
 
+def _path_not_viable(where: str, update: Mapping[str, Any] | None) -> SessionDataError:
+    """The error for a dotted path that runs through a stored value that is not an object (MongoDB code 28)."""
+    paths = [path for path in (update or {}).get("$set", {}) if path.startswith("metadata.") and path.count(".") > 1]
+    keys = ",".join(repr(path.removeprefix("metadata.")) for path in paths)
+    return SessionDataError(
+        f"{where} | keys=<{keys}> | a dotted key runs through a stored value that is not an object "
+        "(store a dict at its parent key first); nothing was written"
+    )
+
+
 def _check_message_id(message_id: Any) -> int:
     if not isinstance(message_id, int) or isinstance(message_id, bool):
         raise ValueError(f"message_id=<{message_id!r}> | message id must be an integer")
     return message_id
+
+
+def _config_fields(agent_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The manager-owned config fields to store: known names only, never a ``None`` value."""
+    config = dict(agent_config or {})
+    unknown = set(config) - set(docs.AGENT_CONFIG_FIELDS)
+    if unknown:
+        raise ValueError(f"agent_config=<{sorted(unknown)}> | only {list(docs.AGENT_CONFIG_FIELDS)} can be set")
+    return {key: value for key, value in config.items() if value is not None}
+
+
+def _extra_fields(extra_fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fields stored beside a message's own; a name of a ``SessionMessage`` field is refused."""
+    fields = dict(extra_fields or {})
+    clashing = set(fields) & _MESSAGE_FIELD_NAMES
+    if clashing:
+        raise ValueError(f"extra_fields=<{sorted(clashing)}> | these are SessionMessage fields")
+    return fields
+
+
+def _stored_form(value: Any) -> bytes | None:
+    """The BSON bytes MongoDB stores for a field value (``1``, ``1.0`` and ``True`` differ), or None if unencodable."""
+    try:
+        return bson.encode({"v": value})
+    except (BSONError, OverflowError, TypeError, ValueError):
+        return None
+
+
+def _from_stored_form(stored: bytes | None) -> Any:
+    """Invert `_stored_form` (None stays None)."""
+    return bson.decode(stored)["v"] if stored is not None else None
 
 
 def _config(agent_id: str, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,19 +20,30 @@ import copy
 import json
 import math
 import re
+import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from typing import Any, TypeVar
 
+import bson
 from pydantic import BaseModel
+from pymongo import monitoring
 from strands.models import Model
 from strands.types.content import ContentBlockStart, Message, Messages
 from strands.types.event_loop import Usage
 from strands.types.streaming import ContentBlockDelta, StreamEvent
 from strands.types.tools import ToolSpec
 
-__all__ = ["OfflineModel", "ScriptExhaustedError", "ScriptItem", "ScriptedModel", "count_tokens", "stream_blocks"]
+__all__ = [
+    "CommandLog",
+    "OfflineModel",
+    "ScriptExhaustedError",
+    "ScriptItem",
+    "ScriptedModel",
+    "count_tokens",
+    "stream_blocks",
+]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -114,11 +125,43 @@ def _normalize_item(item: ScriptItem, position: int) -> list[dict[str, Any]]:
 
 
 class OfflineModel(Model):
-    """Base of the offline models: a ``model_id`` config and no structured output."""
+    """Base of the offline models: a ``model_id`` config, one ``stream()`` and no structured output.
+
+    A subclass decides each assistant message in ``next_blocks``; ``stream`` turns it into strands stream events.
+    """
+
+    latency_ms: int | None = None
+    """The latency every call reports; None measures it."""
 
     def __init__(self, model_id: str) -> None:
         """Start the configuration with ``model_id``."""
         self.config: dict[str, Any] = {"model_id": model_id}
+
+    def next_blocks(
+        self, messages: Messages, tool_specs: list[ToolSpec] | None, system_prompt: str | None
+    ) -> list[dict[str, Any]]:
+        """Return the next assistant message as ``{"text"}`` / ``{"tool", "input", "id"?}`` blocks."""
+        raise NotImplementedError
+
+    def input_tokens(self, messages: Messages, system_prompt: str | None) -> int | None:
+        """Return the request's input tokens for the usage, or None to count the words of the request."""
+        return None
+
+    async def stream(
+        self,
+        messages: Messages,
+        tool_specs: list[ToolSpec] | None = None,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterable[StreamEvent]:
+        """Stream the message ``next_blocks`` decides as strands stream events (see ``stream_blocks``)."""
+        started = time.perf_counter()
+        blocks = self.next_blocks(messages, tool_specs, system_prompt)
+        input_tokens = self.input_tokens(messages, system_prompt)
+        async for event in stream_blocks(
+            blocks, messages, system_prompt, started, input_tokens=input_tokens, latency_ms=self.latency_ms
+        ):
+            yield event
 
     def update_config(self, **model_config: Any) -> None:
         """Merge the given keys into the model configuration."""
@@ -139,43 +182,67 @@ class OfflineModel(Model):
 class ScriptedModel(OfflineModel):
     """A strands model that replays scripted responses and records the messages it was called with."""
 
-    def __init__(self, responses: Sequence[ScriptItem], model_id: str = "scripted-model") -> None:
-        """Create the model from a list of script items, consumed one per model call."""
+    def __init__(
+        self,
+        responses: Sequence[ScriptItem],
+        model_id: str = "scripted-model",
+        *,
+        repeat: bool = False,
+        record: bool = True,
+        latency_ms: int | None = None,
+    ) -> None:
+        """Create the model from a list of script items, consumed one per model call.
+
+        Args:
+            responses: The script, one item per model call.
+            model_id: The ``model_id`` of the model's config.
+            repeat: Start the script over when it is used up instead of raising ``ScriptExhaustedError``.
+            record: Keep a deep copy of every request (``calls``, ``system_prompts``, ``tool_specs``) and count
+                its words for the usage. ``False`` keeps nothing and never reads the request (the usage reports
+                0 input tokens), so a call costs the same whatever the history's length: for benchmarks.
+            latency_ms: The latency every call reports, for tests that compare stored metrics; None measures it.
+        """
         super().__init__(model_id)
+        self.latency_ms = latency_ms
         self._script = [_normalize_item(item, position) for position, item in enumerate(responses)]
+        if repeat and not self._script:
+            raise ValueError("a repeating script needs at least one response")
         self._index = 0
+        self._call_count = 0
+        self._repeat = repeat
+        self._record = record
         self.calls: list[list[Message]] = []
         self.system_prompts: list[str | None] = []
         self.tool_specs: list[list[ToolSpec]] = []
 
     @property
     def remaining(self) -> int:
-        """Return how many scripted responses have not been consumed yet."""
+        """Return how many scripted responses have not been consumed yet (until it starts over, with ``repeat``)."""
         return len(self._script) - self._index
 
-    async def stream(
-        self,
-        messages: Messages,
-        tool_specs: list[ToolSpec] | None = None,
-        system_prompt: str | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterable[StreamEvent]:
-        """Record the request and stream the next scripted response as strands stream events."""
-        started = time.perf_counter()
-        self.calls.append(copy.deepcopy(list(messages)))
-        self.system_prompts.append(system_prompt)
-        self.tool_specs.append(copy.deepcopy(list(tool_specs or [])))
-
+    def next_blocks(
+        self, messages: Messages, tool_specs: list[ToolSpec] | None, system_prompt: str | None
+    ) -> list[dict[str, Any]]:
+        """Record the request and return the next scripted response."""
+        self._call_count += 1
+        if self._record:
+            self.calls.append(copy.deepcopy(list(messages)))
+            self.system_prompts.append(system_prompt)
+            self.tool_specs.append(copy.deepcopy(list(tool_specs or [])))
+        if self._repeat and self._index >= len(self._script):
+            self._index = 0
         if self._index >= len(self._script):
             raise ScriptExhaustedError(
-                f"ScriptedModel {self.config.get('model_id')!r} was called {len(self.calls)} times "
+                f"ScriptedModel {self.config.get('model_id')!r} was called {self._call_count} times "
                 f"but its script has only {len(self._script)} responses"
             )
         blocks = self._script[self._index]
         self._index += 1
+        return blocks
 
-        async for event in stream_blocks(blocks, messages, system_prompt, started):
-            yield event
+    def input_tokens(self, messages: Messages, system_prompt: str | None) -> int | None:
+        """Count the request's words when recording, else report 0 without reading it."""
+        return None if self._record else 0
 
 
 async def stream_blocks(
@@ -184,12 +251,13 @@ async def stream_blocks(
     system_prompt: str | None,
     started: float,
     input_tokens: int | None = None,
+    latency_ms: int | None = None,
 ) -> AsyncIterable[StreamEvent]:
     """Stream one assistant message of ``{"text"}``/``{"tool", "input", "id"?}`` blocks as strands events.
 
     Text is streamed word by word; the closing ``metadata`` event carries word-count usage (``input_tokens``
-    when given, instead of counting the request) and the latency since ``started`` (a ``time.perf_counter()``
-    value, at least 1 ms).
+    when given, instead of counting the request) and ``latency_ms`` when given, else the latency since
+    ``started`` (a ``time.perf_counter()`` value, at least 1 ms).
     """
     output_tokens = 0
     has_tool = False
@@ -215,10 +283,91 @@ async def stream_blocks(
 
     if input_tokens is None:
         input_tokens = _message_tokens(messages, system_prompt)
-    latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
+    if latency_ms is None:
+        latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
     usage: Usage = {
         "inputTokens": input_tokens,
         "outputTokens": output_tokens,
         "totalTokens": input_tokens + output_tokens,
     }
     yield {"metadata": {"usage": usage, "metrics": {"latencyMs": latency_ms}}}
+
+
+_MONITORING_COMMANDS = frozenset(
+    {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo", "getLastError", "saslStart", "saslContinue"}
+)
+_WRITE_COMMANDS = frozenset({"insert", "update", "delete", "findAndModify"})
+_READ_COMMANDS = frozenset({"find", "aggregate", "count", "getMore"})
+
+
+class CommandLog(monitoring.CommandListener):
+    """A pymongo command listener that records a client's round trips: names, bytes and time on the wire.
+
+    Give it to a client as ``MongoClient(..., event_listeners=[log])`` (or to a manager or factory as
+    ``event_listeners=[log]``). Server monitoring and authentication commands (``hello``, ``ping``,
+    ``saslStart``, ...) are not round trips of the application and are left out. One log may watch several
+    clients used from many threads.
+
+    Attributes:
+        commands: The name of every command sent, in order.
+        bytes_sent: BSON bytes of the commands sent (while ``count_bytes`` is on).
+        reply_bytes: BSON bytes of the successful replies (while ``count_bytes`` is on).
+        seconds: Driver-measured time of the finished commands (request sent to reply read).
+        count_bytes: Whether to measure sizes; encoding each command and reply to measure it costs CPU time.
+    """
+
+    def __init__(self, count_bytes: bool = True) -> None:
+        """Start an empty log."""
+        self._lock = threading.Lock()
+        self.count_bytes = count_bytes
+        self.commands: list[str] = []
+        self.bytes_sent = 0
+        self.reply_bytes = 0
+        self.seconds = 0.0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        """Record a command sent."""
+        if event.command_name in _MONITORING_COMMANDS:
+            return
+        size = len(bson.encode(event.command)) if self.count_bytes else 0
+        with self._lock:
+            self.commands.append(event.command_name)
+            self.bytes_sent += size
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Record a reply and the command's duration."""
+        if event.command_name in _MONITORING_COMMANDS:
+            return
+        size = len(bson.encode(event.reply)) if self.count_bytes else 0
+        with self._lock:
+            self.reply_bytes += size
+            self.seconds += event.duration_micros / 1e6
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Record a failed command's duration."""
+        if event.command_name in _MONITORING_COMMANDS:
+            return
+        with self._lock:
+            self.seconds += event.duration_micros / 1e6
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self._lock:
+            self.commands.clear()
+            self.bytes_sent = self.reply_bytes = 0
+            self.seconds = 0.0
+
+    @property
+    def round_trips(self) -> int:
+        """Return the number of commands sent."""
+        return len(self.commands)
+
+    @property
+    def writes(self) -> list[str]:
+        """Return the write commands sent (``insert``, ``update``, ``delete``, ``findAndModify``), in order."""
+        return [name for name in self.commands if name in _WRITE_COMMANDS]
+
+    @property
+    def reads(self) -> list[str]:
+        """Return the read commands sent (``find``, ``aggregate``, ``count``, ``getMore``), in order."""
+        return [name for name in self.commands if name in _READ_COMMANDS]

@@ -19,7 +19,7 @@ AWS_CONFIGURATION = (
     "WEBSOCKET_CONNECTION_ID",
 )
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # each example runs in its own process
 
 
 def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -144,6 +144,7 @@ def _passed_per_module(junit: Path) -> Counter[str]:
 
 
 @pytest.mark.contract
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_strands_session_contract(mongo_uri: str, tmp_path: Path) -> None:
     """strands' repository, file and S3 session tests pass with MongoDB storage in their place."""

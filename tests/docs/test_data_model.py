@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "docs" / "scripts" / "generate_data_model.py"
 COMMITTED = ROOT / "docs" / "architecture" / "data-model.generated.json"
@@ -41,6 +43,7 @@ def regenerate(output: Path) -> dict[str, Any]:
     return json.loads(output.read_text())
 
 
+@pytest.mark.slow
 def test_generated_document_has_the_structure_of_the_committed_one(tmp_path: Path):
     fresh = key_paths(regenerate(tmp_path / "data-model.json"))
     committed = key_paths(json.loads(COMMITTED.read_text()))

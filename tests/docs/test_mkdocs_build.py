@@ -70,11 +70,13 @@ class ResourceFinder(HTMLParser):
         ]
 
 
+@pytest.mark.slow
 def test_site_builds_in_strict_mode(site: Path):
     assert (site / "index.html").is_file()
     assert (site / "architecture" / "data-model" / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_site_loads_no_script_style_or_font_from_the_internet(site: Path):
     external = []
     pages = sorted(site.rglob("*.html"))
@@ -115,6 +117,7 @@ def test_every_public_name_has_an_api_reference_directive():
     assert not missing, f"add `::: mongodb_session_manager.<name>` to a page in docs/api-reference/ for: {missing}"
 
 
+@pytest.mark.slow
 def test_every_public_name_is_rendered_in_the_api_reference(site: Path):
     html = "".join(page.read_text(encoding="utf-8") for page in (site / "api-reference").rglob("*.html"))
     missing = [name for name in public_names() if f'id="mongodb_session_manager.{name}"' not in html]

@@ -163,6 +163,7 @@ def test_most_blocks_run():
     assert len(ran) >= MIN_RUNNABLE_SHARE * len(blocks), summary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", runnable_pages(), ids=lambda page: page.relative_to(ROOT).as_posix())
 def test_page_blocks_run_in_order(page: Path, tmp_path: Path):
     blocks = [block for block in parse_page(page)[0] if block.illustrative is None]

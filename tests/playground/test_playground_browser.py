@@ -13,6 +13,7 @@ from pymongo import MongoClient
 from browser_support import chromium, served, skip_without_chromium
 
 skip_without_chromium()
+pytestmark = pytest.mark.slow  # a real browser
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 

@@ -457,27 +457,42 @@ def test_a_session_password_opens_only_its_own_session(api: TestClient, seeded: 
     assert api.get("/api/v1/sessions/support-1", headers={"X-Session-Password": ""}).status_code == 401
 
 
-def test_passwords_are_compared_in_constant_time(
-    api: TestClient, seeded: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import secrets
-
-    from session_viewer.backend import security
-
-    compared: list[tuple[Any, Any]] = []
-    compare_digest = secrets.compare_digest
-
-    def spy(left: Any, right: Any) -> bool:
-        compared.append((left, right))
-        return compare_digest(left, right)
-
-    monkeypatch.setattr(security.secrets, "compare_digest", spy)
-    assert search(api).status_code == 200
-    assert compared[-1] == (BACKEND_PASSWORD.encode(), BACKEND_PASSWORD.encode())
+def test_a_session_password_must_match_exactly(api: TestClient, seeded: dict) -> None:
     password = seeded["support-2"]
-    assert api.get("/api/v1/sessions/support-2", headers={"X-Session-Password": password}).status_code == 200
-    assert compared[-1] == (password.encode(), password.encode())
-    assert all(isinstance(left, bytes) and isinstance(right, bytes) for left, right in compared)
+    detail = "/api/v1/sessions/support-2"
+    assert api.get(detail, headers={"X-Session-Password": password}).status_code == 200
+    for attempt in (
+        seeded["support-1"],  # another session's password
+        password + "x",
+        password[:-1],
+        password.swapcase(),
+        f" {password}",
+        BACKEND_PASSWORD,  # the backend password goes in Authorization, not here
+    ):
+        assert api.get(detail, headers={"X-Session-Password": attempt}).status_code == 401, attempt
+    # Non-ASCII bytes in the header (read as latin-1 text) are refused, never a server error.
+    non_ascii = (password[:-2] + "é").encode()
+    assert api.get(detail, headers={"X-Session-Password": non_ascii}).status_code == 401
+
+
+def test_a_session_without_a_string_password_opens_only_with_the_backend_password(
+    api: TestClient, sync_client: MongoClient, database_name: str
+) -> None:
+    sessions = sync_client[database_name][COLLECTION]
+    sessions.insert_one({"_id": "no-password", "created_at": datetime.now(UTC)})
+    sessions.insert_one({"_id": "number-password", "session_viewer_password": 12345, "created_at": datetime.now(UTC)})
+    for session_id, attempt in (("no-password", "None"), ("number-password", "12345")):
+        detail = f"/api/v1/sessions/{session_id}"
+        assert api.get(detail, headers={"X-Session-Password": attempt}).status_code == 401, session_id
+        assert api.get(detail, headers=AUTH).status_code == 200, session_id
+
+
+def test_the_backend_password_must_match_exactly(api: TestClient, seeded: dict) -> None:
+    assert search(api).status_code == 200
+    for token in (BACKEND_PASSWORD.upper(), BACKEND_PASSWORD[:-1], seeded["support-1"]):
+        assert search(api, headers={"Authorization": f"Bearer {token}"}).status_code == 401, token
+    non_ascii = f"Bearer {BACKEND_PASSWORD[:-1]}é".encode()
+    assert search(api, headers={"Authorization": non_ascii}).status_code == 401
 
 
 # ----------------------------------------------------------------------------- configuration

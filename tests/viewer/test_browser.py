@@ -18,6 +18,7 @@ from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.testing import ScriptedModel
 
 skip_without_chromium()
+pytestmark = pytest.mark.slow  # a real browser
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 

@@ -3,6 +3,7 @@
 import base64
 from datetime import UTC, datetime
 
+from mongodb_session_manager.documents import encode_value
 from session_viewer.backend.markdown import markdown_ast
 from session_viewer.backend.timeline import convert_block, session_detail
 
@@ -163,3 +164,11 @@ def test_timeline_ties_keep_agent_and_message_id_order() -> None:
     }
     assert detail["feedback_counts"] == {"up": 0, "down": 0, "neutral": 1}
     assert detail["timeline"][3]["timestamp"] is None
+
+
+def test_tool_inputs_with_dollar_keys_show_as_written() -> None:
+    schema = {"$ref": "#/defs/a", "$id": "x", "a.b": 2**70}
+    stored = encode_value({"toolUse": {"toolUseId": "t1", "name": "lookup", "input": schema}})
+
+    assert "__msm_map__" in str(stored)
+    assert convert_block(stored)["input"] == {"$ref": "#/defs/a", "$id": "x", "a.b": 2**70}
