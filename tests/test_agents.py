@@ -18,10 +18,21 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@pytest.fixture
-def manager_for(client, database_name):
+LAYOUTS = {
+    "embedded": {},
+    "collection": {"message_storage": "collection"},
+    "promoted": {"max_embedded_messages": 2},  # agents move to the collection layout during the test
+}
+
+
+@pytest.fixture(params=list(LAYOUTS))
+def manager_for(client, database_name, request):
+    """Managers of one session store, run once per message layout (and once with agents promoted mid-test)."""
+
     def make(session_id: str = "s-1") -> MongoDBSessionManager:
-        return MongoDBSessionManager(session_id, client=client, database_name=database_name, collection_name="c")
+        return MongoDBSessionManager(
+            session_id, client=client, database_name=database_name, collection_name="c", **LAYOUTS[request.param]
+        )
 
     return make
 

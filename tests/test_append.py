@@ -12,7 +12,12 @@ SESSION, AGENT = "s-append", "agent.v2"
 
 @pytest.fixture
 def repo(client: MongoClient, database_name: str) -> MongoDBSessionRepository:
-    repository = MongoDBSessionRepository(client=client, database_name=database_name, collection_name="sessions")
+    repository = MongoDBSessionRepository(
+        client=client,
+        database_name=database_name,
+        collection_name="sessions",
+        max_embedded_messages=2000,  # the long agent below stays embedded (1,000 is the promotion default)
+    )
     repository.create_session(Session(session_id=SESSION, session_type=SessionType.AGENT))
     repository.create_agent(SESSION, SessionAgent(agent_id=AGENT, state={}, conversation_manager_state={}))
     return repository

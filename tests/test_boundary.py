@@ -173,6 +173,7 @@ REPOSITORY_CALLS: dict[str, RepositoryCall] = {
     "add_feedback": lambda r, bad: r.add_feedback(bad, {"rating": "down"}),
     "get_feedbacks": lambda r, bad: r.get_feedbacks(bad),
     "get_viewer_password": lambda r, bad: r.get_viewer_password(bad),
+    "migrate_session": lambda r, bad: r.migrate_session(bad, "collection"),
     "get_agent_config(session_id)": lambda r, bad: r.get_agent_config(bad, AGENT),
     "get_agent_config(agent_id)": lambda r, bad: r.get_agent_config(VICTIM, bad),
     "update_agent_config(session_id)": lambda r, bad: r.update_agent_config(bad, AGENT, model="m"),

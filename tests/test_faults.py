@@ -293,21 +293,20 @@ def test_metadata_value_over_16_mb_raises_document_too_large_and_writes_nothing(
     assert manager.get_metadata() == {"metadata": {"user": "ana"}}
 
 
-def test_message_over_16_mb_raises_document_too_large_and_the_conversation_is_unchanged(
+def test_message_over_16_mb_moves_the_agent_out_and_is_stored_whole(
     client: MongoClient, database_name: str, reader: MongoClient
 ) -> None:
     manager = _manager(client, database_name)
     agent = _agent(manager)
     manager.append_message(_text_message("hello"), agent)
-    before = _raw(reader, database_name)
 
-    with pytest.raises(DocumentTooLargeError) as raised:
-        manager.append_message(_text_message("x" * (17 * MB)), agent)
+    manager.append_message(_text_message("x" * (17 * MB)), agent)
 
-    _assert_names_session_and_size(raised.value)
-    assert _raw(reader, database_name) == before
+    stored_agent = _stored(reader, database_name)["agents"][AGENT]
+    assert stored_agent["message_storage"] == "collection"
+    assert "messages" not in stored_agent
     messages = manager.session_repository.list_messages(SESSION, AGENT)
-    assert [message.message for message in messages] == [_text_message("hello")]
+    assert [message.message for message in messages] == [_text_message("hello"), _text_message("x" * (17 * MB))]
 
 
 def test_small_metadata_update_that_grows_the_document_past_16_mb_raises_and_writes_nothing(
@@ -327,23 +326,20 @@ def test_small_metadata_update_that_grows_the_document_past_16_mb_raises_and_wri
     assert _stored_message_ids(reader, database_name) == [0, 1, 2]
 
 
-def test_small_message_append_that_grows_the_document_past_16_mb_raises_and_keeps_earlier_messages(
+def test_small_message_append_that_grows_the_document_past_16_mb_moves_the_agent_out_and_keeps_every_message(
     client: MongoClient, database_name: str, reader: MongoClient
 ) -> None:
     manager = _manager(client, database_name)
     _create_agent(manager)
     _fill_to_nearly_16_mb(manager)
-    before = _raw(reader, database_name)
 
-    with pytest.raises(DocumentTooLargeError) as raised:
-        manager.session_repository.create_message(SESSION, AGENT, _session_message(3, "y" * 200_000))
+    manager.session_repository.create_message(SESSION, AGENT, _session_message(3, "y" * 200_000))
 
-    _assert_names_session_and_size(raised.value)
-    assert _raw(reader, database_name) == before
-    assert _stored_message_ids(reader, database_name) == [0, 1, 2]
-    second = manager.session_repository.read_message(SESSION, AGENT, 1)
-    assert second is not None
-    assert len(second.message["content"][0]["text"]) == 5_560_000
+    assert _stored(reader, database_name)["agents"][AGENT]["message_storage"] == "collection"
+    assert len(_raw(reader, database_name)) < 100_000
+    messages = manager.session_repository.list_messages(SESSION, AGENT)
+    assert [message.message_id for message in messages] == [0, 1, 2, 3]
+    assert len(messages[1].message["content"][0]["text"]) == 5_560_000
 
 
 # --------------------------------------------------------------------------- 3. duplicate message ids

@@ -14,6 +14,10 @@ One document per session, ``_id == session_id``::
                                                event_loop_metrics?}]}},
      multi_agents: {<escaped id>: {state: {...}, created_at: Date, updated_at: Date}}}
 
+An agent whose sub-document has ``message_storage: "collection"`` has no ``messages`` array: its
+messages are documents of ``<collection>.messages`` (`message_row`: the array element plus
+``session_id`` and ``agent_id``); see ``collection_messages.py`` and ``promotion.py``.
+
 strands compares restored objects with ``==``, so the ISO strings it wrote come back verbatim;
 BSON dates sit beside them where MongoDB needs to index or range-query time.
 
@@ -56,6 +60,17 @@ AGENT_CONFIG_FIELDS = ("model", "system_prompt")
 """Fields of ``agent_data`` owned by the manager rather than by strands' ``SessionAgent``."""
 
 _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24"}
+
+EMBEDDED = "embedded"
+"""Message layout: an agent's messages in the array ``agents.<id>.messages`` of the session document."""
+COLLECTION = "collection"
+"""Message layout: one document per message in the sibling collection ``<collection>.messages``."""
+MESSAGE_LAYOUTS = (EMBEDDED, COLLECTION)
+MESSAGE_STORAGE_FIELD = "message_storage"
+"""Field of an agent's sub-document that says ``"collection"`` when its messages left the document."""
+PAYLOAD_FILE_FIELD = "payload_file_id"
+"""Field of a message document whose message is in GridFS (bigger than the document limit)."""
+_ROW_KEYS = frozenset({"_id", "session_id", "agent_id"})
 
 MAP_MARKER = "__msm_map__"
 """Marker of a dict stored as ``[[key, value], ...]`` pairs because a key is unsafe as a field name."""
@@ -100,6 +115,42 @@ def agent_path(agent_id: str) -> str:
 def messages_path(agent_id: str) -> str:
     """Dotted path of one agent's message array."""
     return f"{agent_path(agent_id)}.messages"
+
+
+def check_message_layout(message_storage: Any, max_embedded_messages: Any) -> None:
+    """Check the ``message_storage`` and ``max_embedded_messages`` settings.
+
+    Raises:
+        ValueError: ``message_storage`` is not a layout name, or ``max_embedded_messages`` is not a positive int.
+    """
+    if message_storage not in MESSAGE_LAYOUTS:
+        raise ValueError(
+            f"message_storage=<{message_storage!r}> | message_storage must be one of {list(MESSAGE_LAYOUTS)}"
+        )
+    if type(max_embedded_messages) is not int or max_embedded_messages < 1:
+        raise ValueError(
+            f"max_embedded_messages=<{max_embedded_messages!r}> | max_embedded_messages must be a positive int"
+        )
+
+
+def message_storage_path(agent_id: str) -> str:
+    """Dotted path of one agent's layout marker (``"collection"``, or absent for the embedded layout)."""
+    return f"{agent_path(agent_id)}.{MESSAGE_STORAGE_FIELD}"
+
+
+def messages_collection_name(collection_name: str) -> str:
+    """Name of the sibling collection holding the collection layout's messages."""
+    return f"{collection_name}.messages"
+
+
+def message_row(session_id: str, agent_id: str, element: Mapping[str, Any]) -> dict[str, Any]:
+    """The collection layout's document for one message: its array element plus the two ids."""
+    return {"session_id": session_id, "agent_id": agent_id, **element}
+
+
+def element_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Invert `message_row`: the array element a message document holds."""
+    return {key: value for key, value in row.items() if key not in _ROW_KEYS}
 
 
 def multi_agent_path(multi_agent_id: str) -> str:

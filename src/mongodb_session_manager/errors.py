@@ -11,6 +11,7 @@ __all__ = [
     "DuplicateMessageError",
     "InvalidIdError",
     "InvalidMetadataKeyError",
+    "MessageLayoutError",
     "SessionDataError",
     "SessionException",
     "SessionExistsError",
@@ -33,6 +34,15 @@ class DuplicateMessageError(SessionException):
 
 class DocumentTooLargeError(SessionException):
     """The write would push the session document past MongoDB's 16 MB limit; nothing was written."""
+
+
+class MessageLayoutError(SessionException):
+    """An agent's messages cannot be moved to the requested layout; nothing was changed.
+
+    Raised by ``migrate_session``/``migrate_sessions`` for a move to the embedded layout that would not fit
+    in one 16 MB session document or that meets a message stored in GridFS, and by a promotion that keeps
+    losing the race against concurrent writers.
+    """
 
 
 class StorageUnavailableError(SessionException):

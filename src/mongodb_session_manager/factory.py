@@ -17,6 +17,7 @@ from pymongo import MongoClient
 from . import documents as docs
 from .manager import MANAGER_KEYWORDS, MongoDBSessionManager, _check_keywords, _named_parameters
 from .pool import MongoDBConnectionPool, describe_client
+from .repository import DEFAULT_MAX_EMBEDDED_MESSAGES
 
 __all__ = [
     "MongoDBSessionManagerFactory",
@@ -39,6 +40,8 @@ class MongoDBSessionManagerFactory:
         collection_name: str = "collection_name",
         client: MongoClient[Any] | None = None,
         metadata_fields: list[str] | None = None,
+        message_storage: str = docs.EMBEDDED,
+        max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         **kwargs: Any,
     ) -> None:
         """Borrow ``client`` if given, otherwise take the shared client from ``MongoDBConnectionPool``.
@@ -50,14 +53,20 @@ class MongoDBSessionManagerFactory:
             collection_name: Default collection for created managers.
             client: A ``MongoClient`` to lend to every manager; the factory never closes it.
             metadata_fields: Default ``metadata_fields`` for created managers.
+            message_storage: Default ``message_storage`` (``"embedded"`` or ``"collection"``) for created managers.
+            max_embedded_messages: Default ``max_embedded_messages`` for created managers.
             **kwargs: ``MongoClient`` options for the pool (for example ``maxPoolSize``). Ignored when
                 ``client`` is given.
 
         Raises:
             TypeError: A keyword argument is not a ``MongoClient`` option (nothing is connected).
-            ValueError: ``minPoolSize`` and ``maxPoolSize`` are both given and conflict.
+            ValueError: ``minPoolSize`` and ``maxPoolSize`` are both given and conflict, or
+                ``message_storage``/``max_embedded_messages`` is invalid.
         """
         _check_keywords("MongoDBSessionManagerFactory", kwargs, _FACTORY_KEYWORDS)
+        docs.check_message_layout(message_storage, max_embedded_messages)
+        self.message_storage = message_storage
+        self.max_embedded_messages = max_embedded_messages
         self.database_name = database_name
         self.collection_name = collection_name
         self.metadata_fields = metadata_fields
@@ -102,7 +111,8 @@ class MongoDBSessionManagerFactory:
             database_name: Overrides the factory's database.
             collection_name: Overrides the factory's collection.
             **kwargs: Passed to ``MongoDBSessionManager`` (``metadata_fields``, ``metadata_hook``,
-                ``feedback_hook``, ...); ``metadata_fields`` defaults to the factory's.
+                ``feedback_hook``, ...); ``metadata_fields``, ``message_storage`` and
+                ``max_embedded_messages`` default to the factory's.
 
         Raises:
             InvalidIdError: ``session_id`` is not a non-empty string.
@@ -114,6 +124,8 @@ class MongoDBSessionManagerFactory:
         if self._closed:
             raise RuntimeError("MongoDBSessionManagerFactory is closed; create a new factory")
         metadata_fields = kwargs.pop("metadata_fields", self.metadata_fields)
+        kwargs.setdefault("message_storage", self.message_storage)
+        kwargs.setdefault("max_embedded_messages", self.max_embedded_messages)
         return MongoDBSessionManager(
             session_id=session_id,
             client=self._client,

@@ -19,7 +19,7 @@ from . import documents as docs
 from ._metrics import METRICS_FIELD, InvocationMetrics
 from ._off_loop import OffLoopCallbacks
 from .errors import SessionExistsError
-from .repository import MongoDBSessionRepository
+from .repository import DEFAULT_MAX_EMBEDDED_MESSAGES, MongoDBSessionRepository
 
 if TYPE_CHECKING:
     from strands.tools.decorator import DecoratedFunctionTool
@@ -52,6 +52,8 @@ class MongoDBSessionManager(RepositorySessionManager):
         metadata_fields: Sequence[str] | None = None,
         metadata_hook: Hook | None = None,
         feedback_hook: Hook | None = None,
+        message_storage: str = docs.EMBEDDED,
+        max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         **kwargs: Any,
     ) -> None:
         """Open (or create) the session.
@@ -66,12 +68,17 @@ class MongoDBSessionManager(RepositorySessionManager):
             metadata_fields: Metadata fields to index for searching.
             metadata_hook: Interceptor for metadata ``update``/``get``/``delete`` (alias ``metadataHook``).
             feedback_hook: Interceptor for feedback ``add`` (alias ``feedbackHook``).
+            message_storage: Layout of new agents' messages: ``"embedded"`` (in the session document) or
+                ``"collection"`` (one document per message in ``<collection_name>.messages``).
+            max_embedded_messages: An embedded agent holding this many messages moves to the collection
+                layout on its next append (so does one whose next message would not fit in 16 MB).
             **kwargs: pymongo ``MongoClient`` options (``maxPoolSize``, ``w``, ...; names as pymongo
                 spells them, in any case) and the arguments strands' ``RepositorySessionManager`` takes.
 
         Raises:
             InvalidIdError: ``session_id`` is not a non-empty string (nothing is connected).
             TypeError: A keyword argument is none of the above (nothing is connected).
+            ValueError: ``message_storage`` or ``max_embedded_messages`` is invalid (nothing is connected).
         """
         docs.validate_ids(session_id=session_id)
         _check_keywords("MongoDBSessionManager", kwargs, MANAGER_KEYWORDS)
@@ -86,6 +93,8 @@ class MongoDBSessionManager(RepositorySessionManager):
             collection_name=collection_name,
             client=client,
             metadata_fields=metadata_fields,
+            message_storage=message_storage,
+            max_embedded_messages=max_embedded_messages,
             **client_options,
         )
         self._invocation_metrics = InvocationMetrics()

@@ -1,11 +1,16 @@
-"""``MongoDBSessionRepository``: strands' ``SessionRepository`` on one MongoDB document per session."""
+"""``MongoDBSessionRepository``: strands' ``SessionRepository`` on one MongoDB document per session.
+
+Message operations are delegated to the agent's layout: ``inline_messages.py`` (the array in the
+session document) or ``collection_messages.py`` (one document per message); ``promotion.py`` moves an
+agent between them.
+"""
 
 import contextlib
 import dataclasses
 import logging
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import bson
@@ -17,29 +22,35 @@ from pymongo.errors import (
     DocumentTooLarge,
     DuplicateKeyError,
     OperationFailure,
+    PyMongoError,
 )
 from pymongo.results import UpdateResult
 from strands.session.session_repository import SessionRepository
 from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as docs
+from . import promotion
+from .collection_messages import CollectionMessages
 from .errors import (
     DocumentTooLargeError,
-    DuplicateMessageError,
     SessionDataError,
+    SessionException,
     SessionExistsError,
     SessionNotFoundError,
     StorageUnavailableError,
 )
+from .inline_messages import FULL, InlineMessages
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_EMBEDDED_MESSAGES = 1000
+"""Messages an embedded agent holds before the append that would pass it moves them to the collection layout."""
+
 _TOO_LARGE_CODES = {10334, 17419, 17420}
 _PATH_NOT_VIABLE = 28
-_ALL_REMAINING = 2**31 - 1
 _MESSAGE_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(SessionMessage))
 
 _indexed: dict[int, set[tuple[str, str, str]]] = {}
@@ -63,6 +74,8 @@ class MongoDBSessionRepository(SessionRepository):
         collection_name: str = "collection_name",
         client: MongoClient | None = None,
         metadata_fields: Sequence[str] | None = None,
+        message_storage: str = docs.EMBEDDED,
+        max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         **client_options: Any,
     ) -> None:
         """Connect (or borrow a client) and make sure the collection's indexes exist.
@@ -74,8 +87,21 @@ class MongoDBSessionRepository(SessionRepository):
             collection_name: Collection holding one document per session.
             client: A client to borrow; it is never closed by this repository.
             metadata_fields: Metadata fields to index for searching.
+            message_storage: Where new agents keep their messages: ``"embedded"`` (in the session document,
+                the default) or ``"collection"`` (one document per message in ``<collection_name>.messages``).
+                Existing agents keep the layout recorded for them; both are read and written by any setting.
+            max_embedded_messages: An embedded agent holding this many messages is moved to the collection
+                layout by the append that would pass it (as is one whose next message would push the
+                session document past 16 MB).
             **client_options: pymongo ``MongoClient`` options for an owned client.
+
+        Raises:
+            ValueError: ``message_storage`` is not a layout name or ``max_embedded_messages`` is not a
+                positive int (nothing is connected).
         """
+        docs.check_message_layout(message_storage, max_embedded_messages)
+        self.message_storage = message_storage
+        self.max_embedded_messages = max_embedded_messages
         if client is None:
             if connection_string is None:
                 from .embedded import default_connection_string
@@ -88,11 +114,17 @@ class MongoDBSessionRepository(SessionRepository):
         self.client = client
         self.collection: Collection = client[database_name][collection_name]
         self.metadata_fields = list(metadata_fields or [])
+        self._inline = InlineMessages(self.collection, self._errors, max_embedded_messages)
+        self._collection = CollectionMessages(self.collection, self._errors)
+        self._layouts: dict[tuple[str, str], str] = {}
+        """Per agent, the message layout last seen in its session document (see `_learn`)."""
         self._lock = threading.Lock()
         self._known_agent_data: dict[tuple[str, str], dict[str, bytes | None]] = {}
         """Per agent, the BSON form of each ``agent_data`` field as last read or written (see `_stored_form`)."""
         try:
             self._ensure_indexes()
+            if message_storage == docs.COLLECTION:
+                self._collection.ensure_indexes()
         except BaseException:
             self.close()
             raise
@@ -165,7 +197,10 @@ class MongoDBSessionRepository(SessionRepository):
         return docs.session_from_document(document) if document else None
 
     def delete_session(self, session_id: str, **kwargs: Any) -> None:
-        """Delete a session and everything in it.
+        """Delete a session and everything in it, its message documents and GridFS files included.
+
+        The session document goes first (readers stop seeing the session at once); then its message
+        documents and files (two commands, four when it has files in GridFS).
 
         Raises:
             SessionNotFoundError: No such session.
@@ -175,9 +210,12 @@ class MongoDBSessionRepository(SessionRepository):
             result = self.collection.delete_one({"_id": session_id})
         if result.deleted_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
+        self._collection.delete_session(session_id)
         with self._lock:
             for key in [key for key in self._known_agent_data if key[0] == session_id]:
                 del self._known_agent_data[key]
+            for key in [key for key in self._layouts if key[0] == session_id]:
+                del self._layouts[key]
 
     # ----------------------------------------------------------------- agents
 
@@ -189,6 +227,9 @@ class MongoDBSessionRepository(SessionRepository):
         **kwargs: Any,
     ) -> None:
         """Add an agent to a session (re-creating an agent replaces its data and keeps its messages).
+
+        In a repository with ``message_storage="collection"`` a new agent gets the collection marker in the
+        same command; an agent re-created with embedded messages keeps them where they are.
 
         Args:
             session_id: The session to add the agent to.
@@ -204,8 +245,15 @@ class MongoDBSessionRepository(SessionRepository):
         data = {**docs.agent_data(session_agent), **_config_fields(agent_config)}
         now = docs.utc_now()
         path = docs.agent_path(agent_id)
-        update = {"$set": {f"{path}.agent_data": data, f"{path}.created_at": now, f"{path}.updated_at": now}}
-        result = self._update(session_id, {"_id": session_id}, update)
+        fields = {f"{path}.agent_data": data, f"{path}.created_at": now, f"{path}.updated_at": now}
+        if self.message_storage == docs.COLLECTION:  # a new agent (no embedded messages) gets the marker
+            marked = {**fields, docs.message_storage_path(agent_id): docs.COLLECTION}
+            query = {"_id": session_id, f"{path}.messages.0": {"$exists": False}}
+            if self._update(session_id, query, {"$set": marked}).matched_count:
+                self._learn(session_id, agent_id, docs.COLLECTION)
+                self._remember(session_id, agent_id, data)
+                return
+        result = self._update(session_id, {"_id": session_id}, {"$set": fields})
         if result.matched_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
         self._remember(session_id, agent_id, data)
@@ -214,12 +262,14 @@ class MongoDBSessionRepository(SessionRepository):
         """Read an agent's data without its messages."""
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         path = f"{docs.agent_path(agent_id)}.agent_data"
+        storage_path = docs.message_storage_path(agent_id)
         with self._errors(session_id):
-            document = self.collection.find_one({"_id": session_id}, {path: 1})
+            document = self.collection.find_one({"_id": session_id}, {path: 1, storage_path: 1})
         data = docs.get_path(document, path)
         if data is None:
             return None
         self._remember(session_id, agent_id, data)
+        self._learn(session_id, agent_id, docs.get_path(document, storage_path))
         return docs.session_agent_from(data)
 
     def update_agent(
@@ -304,14 +354,17 @@ class MongoDBSessionRepository(SessionRepository):
         extra_fields: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        """Append one message to an agent, keeping the array ordered by ``message_id``.
+        """Append one message to an agent, keeping its messages ordered by ``message_id``.
 
         ``extra_fields`` are stored beside the message's own fields in the same command (the manager's
         ``event_loop_metrics``); they never replace a ``SessionMessage`` field.
 
-        The usual append (a new id above every stored one) is a plain ``$push``, which a replica set logs as
-        the one new element; an id below a stored one falls back to a sorted push, which MongoDB logs as the
-        whole array (see the data-model page).
+        In the embedded layout the usual append (a new id above every stored one) is a plain ``$push``,
+        which a replica set logs as the one new element; an id below a stored one falls back to a sorted
+        push, which MongoDB logs as the whole array (see the data-model page). An embedded agent that holds
+        ``max_embedded_messages``, or whose session document cannot take this message, is first moved to
+        the collection layout (``promotion.py``); the append then succeeds there. In the collection layout
+        an append is one ``insert`` (a message bigger than a document goes to GridFS first).
 
         Raises:
             DuplicateMessageError: The agent already has a message with this id; nothing was written.
@@ -319,65 +372,31 @@ class MongoDBSessionRepository(SessionRepository):
         """
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(session_message.message_id)
-        path = docs.agent_path(agent_id)
-        ids = f"{path}.messages.message_id"
-        query = {"_id": session_id, f"{path}.agent_data": {"$exists": True}, ids: {"$not": {"$gte": message_id}}}
-        now = docs.utc_now()
         element = {**_extra_fields(extra_fields), **docs.message_document(session_message)}
-        stamps = {"updated_at": now, f"{path}.updated_at": now}
-        if self._update(session_id, query, {"$push": {f"{path}.messages": element}, "$set": stamps}).matched_count:
-            return
-        query[ids] = {"$ne": message_id}
-        sorted_push = {"$each": [element], "$sort": {"message_id": ASCENDING}}
-        if self._update(session_id, query, {"$push": {f"{path}.messages": sorted_push}, "$set": stamps}).matched_count:
-            logger.debug(
-                "session_id=<%s> | agent_id=<%s> | message_id=<%s> | out-of-order message inserted in order",
-                session_id,
-                agent_id,
-                message_id,
-            )
-            return
-        self._explain_missed_message_write(session_id, agent_id, message_id)
-
-    def _explain_missed_message_write(self, session_id: str, agent_id: str, message_id: int) -> None:
-        """Raise the right error after a message write matched nothing (failure path only)."""
-        path = docs.agent_path(agent_id)
-        with self._errors(session_id):
-            document = self.collection.find_one(
-                {"_id": session_id}, {f"{path}.agent_data.agent_id": 1, f"{path}.messages": {"$slice": 0}}
-            )
-            if document is None:
-                raise SessionNotFoundError(f"Session {session_id} does not exist")
-            if docs.get_path(document, f"{path}.agent_data") is None:
-                raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
-        raise DuplicateMessageError(
-            f"session_id=<{session_id}> | agent_id=<{agent_id}> | message_id=<{message_id}> | "
-            "a message with this id is already stored; nothing was written"
-        )
+        if self._layout(session_id, agent_id) != docs.COLLECTION:
+            try:
+                outcome = self._inline.append(session_id, agent_id, message_id, element)
+            except DocumentTooLargeError:
+                outcome = FULL  # the session document cannot take it: this agent's messages move out
+            if outcome is None:
+                return
+            if outcome == FULL:
+                promotion.promote(self._inline, self._collection, session_id, agent_id)
+            self._learn(session_id, agent_id, docs.COLLECTION)
+        self._collection.append(session_id, agent_id, element)
 
     def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
-        """Read one message, shipping only that element of the array."""
+        """Read one message, shipping only that message."""
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(message_id)
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"_id": session_id}},
-            {
-                "$project": {
-                    "_id": 0,
-                    "found": {
-                        "$filter": {
-                            "input": f"${docs.messages_path(agent_id)}",
-                            "as": "m",
-                            "cond": {"$eq": ["$$m.message_id", message_id]},
-                        }
-                    },
-                }
-            },
-        ]
-        with self._errors(session_id):
-            results = list(self.collection.aggregate(pipeline))
-        found = results[0].get("found") if results else None
-        return docs.session_message_from(found[0]) if found else None
+        if self._layout(session_id, agent_id) == docs.COLLECTION:
+            element = self._collection.read(session_id, agent_id, message_id)
+        else:
+            element, storage = self._inline.read(session_id, agent_id, message_id)
+            self._learn(session_id, agent_id, storage)
+            if storage == docs.COLLECTION:
+                element = self._collection.read(session_id, agent_id, message_id)
+        return docs.session_message_from(element) if element is not None else None
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         """Rewrite one message's content (redaction), keeping its ``created_at``.
@@ -387,13 +406,10 @@ class MongoDBSessionRepository(SessionRepository):
         """
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(session_message.message_id)
-        path = docs.messages_path(agent_id)
         element = docs.message_document(session_message)
-        updates = {f"{path}.$[m].{key}": element[key] for key in ("message", "redact_message", "updated_at")}
-        updates["updated_at"] = docs.utc_now()
-        query = {"_id": session_id, f"{path}.message_id": message_id}
-        result = self._update(session_id, query, {"$set": updates}, array_filters=[{"m.message_id": message_id}])
-        if result.matched_count == 0:
+        if not self._write_message(
+            session_id, agent_id, lambda layout: layout.update(session_id, agent_id, message_id, element)
+        ):
             raise SessionNotFoundError(f"Message {message_id} does not exist")
 
     def set_message_fields(
@@ -419,15 +435,14 @@ class MongoDBSessionRepository(SessionRepository):
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(message_id)
         fields = _extra_fields(fields)
-        path = docs.messages_path(agent_id)
-        update: dict[str, Any] = {"$set": {f"{path}.$[m].{key}": value for key, value in fields.items()}}
-        update["$set"]["updated_at"] = docs.utc_now()
-        array_filters: list[Mapping[str, Any]] = [{"m.message_id": message_id}]
-        if move_from is not None and move_from != message_id:
-            update["$unset"] = {f"{path}.$[old].{key}": "" for key in fields}
-            array_filters.append({"old.message_id": _check_message_id(move_from)})
-        query = {"_id": session_id, f"{path}.message_id": message_id}
-        if self._update(session_id, query, update, array_filters=array_filters).matched_count == 0:
+        if move_from is not None:
+            move_from = _check_message_id(move_from)
+        moved_from = move_from
+
+        def set_fields(layout: Any) -> bool:
+            return bool(layout.set_fields(session_id, agent_id, message_id, fields, moved_from))
+
+        if not self._write_message(session_id, agent_id, set_fields):
             raise SessionNotFoundError(f"Message {message_id} of agent {agent_id} does not exist")
 
     def list_messages(
@@ -441,17 +456,149 @@ class MongoDBSessionRepository(SessionRepository):
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         if limit is not None and limit <= 0:
             return []
-        path = docs.agent_path(agent_id)
-        page: Any = 1 if offset == 0 and limit is None else {"$slice": [offset, limit or _ALL_REMAINING]}
-        projection = {f"{path}.agent_data.agent_id": 1, f"{path}.messages": page}
+        if self._layout(session_id, agent_id) == docs.COLLECTION:
+            elements = self._collection.page(session_id, agent_id, limit, offset)
+        else:
+            found = self._inline.page(session_id, agent_id, limit, offset)
+            self._learn(session_id, agent_id, found.storage)
+            if found.storage == docs.COLLECTION:
+                elements = self._collection.page(session_id, agent_id, limit, offset)
+            else:
+                elements = found.elements
+        return [docs.session_message_from(element) for element in elements]
+
+    def _write_message(self, session_id: str, agent_id: str, write: Callable[[Any], bool]) -> bool:
+        """Run a message write in the agent's layout; on a miss in the embedded one, re-read the marker once."""
+        if self._layout(session_id, agent_id) == docs.COLLECTION:
+            return write(self._collection)
+        if write(self._inline):
+            return True
+        try:
+            storage = self._inline.storage(session_id, agent_id)
+        except SessionNotFoundError:
+            return False
+        self._learn(session_id, agent_id, storage)
+        return storage == docs.COLLECTION and write(self._collection)
+
+    def _layout(self, session_id: str, agent_id: str) -> str | None:
+        """The agent's layout as last seen by this repository, or None."""
+        with self._lock:
+            return self._layouts.get((session_id, agent_id))
+
+    def _learn(self, session_id: str, agent_id: str, storage: Any) -> None:
+        """Record the layout a read or write found for an agent (the marker's value; absent means embedded).
+
+        Embedded writes are guarded by the marker, so a stale "embedded" here costs one retry, never a
+        write into the wrong place; every embedded read reports the marker it saw.
+        """
+        layout = docs.COLLECTION if storage == docs.COLLECTION else docs.EMBEDDED
+        with self._lock:
+            self._layouts[(session_id, agent_id)] = layout
+
+    # ----------------------------------------------------------------- layout migration
+
+    def migrate_session(self, session_id: str, to: str) -> bool:
+        """Move every agent of a session to the message layout ``to``, agent by agent.
+
+        Each agent moves with one commit point (see ``promotion.py``): safe to interrupt and run again.
+        Moving to ``"embedded"`` is meant for sessions no application is writing to.
+
+        Args:
+            session_id: The session to migrate.
+            to: ``"collection"`` or ``"embedded"``.
+
+        Returns:
+            True when an agent moved, False when every agent was already in place.
+
+        Raises:
+            ValueError: ``to`` is not a layout name.
+            SessionNotFoundError: No such session.
+            MessageLayoutError: An agent's messages would not fit in the 16 MB session document or one of
+                them is stored in GridFS (moving to ``"embedded"``); that agent is left as it was.
+        """
+        docs.validate_ids(session_id=session_id)
+        _check_layout(to)
+        moved = False
+        for agent_id in self._agents_to_move(session_id, to):
+            move = promotion.promote if to == docs.COLLECTION else promotion.demote
+            moved = move(self._inline, self._collection, session_id, agent_id) or moved
+            self._learn(session_id, agent_id, to)
+        return moved
+
+    def migrate_sessions(
+        self,
+        to: str,
+        dry_run: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+        session_ids: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Move sessions (all of the collection, or ``session_ids``) to the message layout ``to``, one by one.
+
+        Resumable: a re-run skips what is in place and changes nothing there. A session that fails is
+        reported and the others go on; an unreachable server stops the run.
+
+        Args:
+            to: ``"collection"`` or ``"embedded"``.
+            dry_run: Only count what would move; nothing is written.
+            on_progress: Called as ``on_progress(done, total)`` after each session.
+            session_ids: The sessions to migrate; default: every session of the collection.
+
+        Returns:
+            ``{"to", "dry_run", "seen", "migrated", "already_in_place", "failed", "failures"}``, where
+            ``failed`` counts the sessions in ``failures`` (``[{"session_id", "error"}]``) and ``migrated``
+            counts the sessions that moved (would move, in a dry run).
+
+        Raises:
+            ValueError: ``to`` is not a layout name.
+            StorageUnavailableError: MongoDB is unreachable.
+        """
+        _check_layout(to)
+        if session_ids is None:
+            with self._errors(None):
+                session_ids = [row["_id"] for row in self.collection.find({}, {"_id": 1}).sort("_id", ASCENDING)]
+        ids = list(session_ids)
+        summary: dict[str, Any] = {"to": to, "dry_run": dry_run, "seen": 0, "migrated": 0, "already_in_place": 0}
+        failures: list[dict[str, Any]] = []
+        for done, session_id in enumerate(ids, start=1):
+            summary["seen"] += 1
+            try:
+                docs.validate_ids(session_id=session_id)
+                if not self._agents_to_move(session_id, to):
+                    summary["already_in_place"] += 1
+                elif dry_run or self.migrate_session(session_id, to):
+                    summary["migrated"] += 1
+                else:  # another process moved it meanwhile
+                    summary["already_in_place"] += 1
+            except StorageUnavailableError:
+                raise
+            except (SessionException, ValueError, PyMongoError) as error:
+                logger.debug("session_id=<%s> | to=<%s> | migration failed: %s", session_id, to, error)
+                failures.append({"session_id": session_id, "error": str(error)})
+            if on_progress is not None:
+                on_progress(done, len(ids))
+        return {**summary, "failed": len(failures), "failures": failures}
+
+    def _agents_to_move(self, session_id: str, to: str) -> list[str]:
+        """The ids of the session's agents whose messages are not in layout ``to`` (one aggregate).
+
+        Raises:
+            SessionNotFoundError: No such session.
+        """
+        agents = {"$objectToArray": {"$ifNull": ["$agents", {}]}}
+        storage = {"k": "$$agent.k", "storage": f"$$agent.v.{docs.MESSAGE_STORAGE_FIELD}"}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"_id": session_id}},
+            {"$project": {"_id": 0, "agents": {"$map": {"input": agents, "as": "agent", "in": storage}}}},
+        ]
         with self._errors(session_id):
-            document = self.collection.find_one({"_id": session_id}, projection)
-        if document is None:
+            rows = list(self.collection.aggregate(pipeline))
+        if not rows:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
-        agent = docs.get_path(document, path)
-        if agent is None:
-            raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
-        return [docs.session_message_from(element) for element in agent.get("messages", [])]
+        layouts = {
+            docs.unescape_key(agent["k"]): docs.COLLECTION if agent.get("storage") == docs.COLLECTION else docs.EMBEDDED
+            for agent in rows[0].get("agents") or []
+        }
+        return [agent_id for agent_id, layout in layouts.items() if layout != to]
 
     # ----------------------------------------------------------------- multi-agent
 
@@ -672,6 +819,11 @@ def _path_not_viable(where: str, update: Mapping[str, Any] | None) -> SessionDat
         f"{where} | keys=<{keys}> | a dotted key runs through a stored value that is not an object "
         "(store a dict at its parent key first); nothing was written"
     )
+
+
+def _check_layout(to: Any) -> None:
+    if to not in docs.MESSAGE_LAYOUTS:
+        raise ValueError(f"to=<{to!r}> | the layout must be one of {list(docs.MESSAGE_LAYOUTS)}")
 
 
 def _check_message_id(message_id: Any) -> int:

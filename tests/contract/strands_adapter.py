@@ -13,6 +13,9 @@ vendored here). It
 * deselects, by name and with a reason each, the few tests that inspect the file or S3 storage
   layout (paths, JSON files, S3 keys, boto client settings) instead of the repository contract.
 
+The message layout of every repository and manager is chosen by ``MSM_CONTRACT_LAYOUT``
+(``embedded``, ``collection`` or ``promoted``: see `LAYOUTS`); the outer test runs the suite once per layout.
+
 Every test gets its own database on the server named by ``MSM_CONTRACT_MONGODB_URI``; every
 repository or manager a test builds uses that database, so a second manager in the same test (a
 "new process" over the same storage) sees what the first one wrote.
@@ -30,6 +33,16 @@ from pymongo import MongoClient
 from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionRepository
 
 URI_ENV = "MSM_CONTRACT_MONGODB_URI"
+LAYOUT_ENV = "MSM_CONTRACT_LAYOUT"
+
+# MSM_CONTRACT_LAYOUT -> the layout settings every repository and manager of the run gets: both layouts,
+# and "promoted" (embedded agents that move to the collection layout after two messages, so that most
+# tests write across a promotion).
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "embedded": {"message_storage": "embedded"},
+    "collection": {"message_storage": "collection"},
+    "promoted": {"message_storage": "embedded", "max_embedded_messages": 2},
+}
 COLLECTION = "sessions"
 
 REPOSITORY_TESTS = "test_repository_session_manager.py"
@@ -91,6 +104,14 @@ def _shared_client() -> MongoClient:
     return _client
 
 
+def _layout_settings() -> dict[str, Any]:
+    """The layout settings of this run (``MSM_CONTRACT_LAYOUT``, default embedded)."""
+    name = os.environ.get(LAYOUT_ENV, "embedded")
+    if name not in LAYOUTS:
+        raise pytest.UsageError(f"{LAYOUT_ENV}={name!r}: expected one of {sorted(LAYOUTS)}")
+    return LAYOUTS[name]
+
+
 def _current_database() -> str:
     if _database is None:
         raise RuntimeError("a MongoDB contract repository was built outside a test (no database chosen yet)")
@@ -102,7 +123,12 @@ class MongoDBContractRepository(MongoDBSessionRepository):
 
     def __init__(self) -> None:
         """Bind to the current test's database with the shared client."""
-        super().__init__(client=_shared_client(), database_name=_current_database(), collection_name=COLLECTION)
+        super().__init__(
+            client=_shared_client(),
+            database_name=_current_database(),
+            collection_name=COLLECTION,
+            **_layout_settings(),
+        )
 
 
 class MongoDBContractSessionManager(MongoDBSessionManager):
@@ -131,7 +157,7 @@ class MongoDBContractSessionManager(MongoDBSessionManager):
             client=_shared_client(),
             database_name=_current_database(),
             collection_name=COLLECTION,
-            **kwargs,
+            **{**_layout_settings(), **kwargs},
         )
 
     def create_session(self, session: Any, **kwargs: Any) -> Any:

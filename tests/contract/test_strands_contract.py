@@ -146,8 +146,13 @@ def _passed_per_module(junit: Path) -> Counter[str]:
 @pytest.mark.contract
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_strands_session_contract(mongo_uri: str, tmp_path: Path) -> None:
-    """strands' repository, file and S3 session tests pass with MongoDB storage in their place."""
+@pytest.mark.parametrize("layout", ["embedded", "collection", "promoted"])
+def test_strands_session_contract(mongo_uri: str, tmp_path: Path, layout: str) -> None:
+    """strands' repository, file and S3 session tests pass with MongoDB storage in their place, in every layout.
+
+    ``promoted`` is the embedded layout with ``max_embedded_messages=2``: agents move to the collection
+    layout during the tests.
+    """
     missing = [dist for module, dist in REQUIRED_MODULES.items() if importlib.util.find_spec(module) is None]
     if missing:
         pytest.fail(f"strands' session tests need {', '.join(missing)} installed (dev dependencies)")
@@ -175,6 +180,7 @@ def test_strands_session_contract(mongo_uri: str, tmp_path: Path) -> None:
     ]
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env["MSM_CONTRACT_MONGODB_URI"] = mongo_uri
+    env["MSM_CONTRACT_LAYOUT"] = layout
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ADAPTER_DIR), str(root), env.get("PYTHONPATH")]))
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=840, check=False)
     output = result.stdout + result.stderr
