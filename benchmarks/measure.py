@@ -1,8 +1,10 @@
-"""The measurements: per-turn write cost, resume cost, stateless requests, concurrency and the 16 MB limit.
+"""The measurements: per-turn write cost, resume cost, stateless requests, concurrency, the 16 MB document and a
+long conversation with 200 KB tool results in the default layout.
 
 Every figure is measured in one run, stores interleaved inside each repeat (so a noisy neighbour hits all of
 them alike). Each size starts with a counting pass that is not timed: bytes are counted there (encoding BSON to
-measure it costs CPU), then ``repeats`` timed passes give the medians. Round trips are counted in every pass.
+measure it costs CPU), then ``repeats`` timed passes give the medians. Round trips are counted in every pass;
+the embedded server's CPU time too (it is CPU time, so other load on the machine does not inflate it).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from typing import Any
 import bson
 from strands import Agent
 from strands.session.session_manager import SessionManager
+from strands.types.session import SessionMessage
 
-from mongodb_session_manager import DocumentTooLargeError
 from mongodb_session_manager import documents as docs
 from mongodb_session_manager.pool import ConnectionCounter
 
@@ -30,6 +32,7 @@ from .conversation import (
     AGENT_ID,
     MESSAGES_PER_TURN,
     TOOL_PROMPT,
+    WINDOW,
     history,
     make_agent,
     plain_turn_messages,
@@ -37,10 +40,12 @@ from .conversation import (
     window_offset,
 )
 from .stores import MongoStore, Store, StoreTimer, stored_elements, timed_store_calls
+from .tools import make_lookup_order
 
 __all__ = [
     "measure_concurrency",
     "measure_document_limit",
+    "measure_long_conversation",
     "measure_sizes",
     "measure_stateless",
     "repeats_for",
@@ -50,7 +55,9 @@ Log = Callable[[str], None]
 
 
 def repeats_for(size: int, repeats: int) -> int:
-    """Timed passes for a history size: fewer for the slowest (5,000 messages and more)."""
+    """Timed passes for a history size: fewer for the slowest (about half from 5,000 messages, 1 above 5,000)."""
+    if size > 5000:
+        return 1
     return repeats if size < 5000 else max(1, (repeats + 1) // 2)
 
 
@@ -93,7 +100,7 @@ def _resume(store: Store, session_id: str, count_bytes: bool, window: bool = Fal
     started = time.perf_counter()
     manager = store.new_manager(session_id)
     constructed = time.perf_counter()
-    timer = timed_store_calls(manager)
+    timer = timed_store_calls(manager, store.server_cpu)
     agent = make_agent(manager, window=window)
     resumed = time.perf_counter()
     measured = {
@@ -116,16 +123,21 @@ def _one_request(store: Store, session_id: str, expected: int, count_bytes: bool
     if len(agent.messages) != expected:
         raise AssertionError(f"{store.key}: restored {len(agent.messages)} messages, expected {expected}")
 
-    timer.seconds = 0.0
+    timer.reset()
     gc.collect()
     store.counter.start(count_bytes)
     started = time.perf_counter()
     agent(TOOL_PROMPT)
     finished = time.perf_counter()
     counts = store.counter.stop()
-    sample["turn"] = {"time_ms": _ms(finished - started), "store_ms": _ms(timer.seconds), **counts}
+    sample["turn"] = {
+        "time_ms": _ms(finished - started),
+        "store_ms": _ms(timer.seconds),
+        **counts,
+        **timer.per_append(),
+    }
     if not store.persistent:
-        sample["turn"].update(store_ms=None, round_trips=None, bytes_sent=None, bytes_received=None)
+        sample["turn"].update(store_ms=None, round_trips=None, bytes_sent=None, bytes_received=None, append_ms=None)
         store.sessions[session_id] = agent.messages  # type: ignore[attr-defined]
     if len(agent.messages) != expected + MESSAGES_PER_TURN:
         raise AssertionError(f"{store.key}: the turn added {len(agent.messages) - expected} messages, expected 4")
@@ -143,29 +155,42 @@ def _window_resume(store: Store, session_id: str, expected: int, count_bytes: bo
     return resumed.measured
 
 
+_PER_PASS = (
+    "time_ms",
+    "store_ms",
+    "round_trips",
+    "server_ms",
+    "server_cpu_ms",
+    "append_ms",
+    "server_cpu_per_append_ms",
+)
+"""Figures measured in every timed pass (their median is reported); bytes come from the counting pass."""
+
+
 def _summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians of the timed passes; bytes from the counting pass (samples[0])."""
     counting, timed = samples[0], samples[1:]
-    return {
-        "time_ms": _median([s["time_ms"] for s in timed]),
-        "store_ms": _median([s["store_ms"] for s in timed]),
-        "round_trips": _median([s["round_trips"] for s in timed]),
-        "server_ms": _median([s.get("server_ms") for s in timed]),
-        "bytes_sent": counting["bytes_sent"],
-        "bytes_received": counting["bytes_received"],
-        "samples_ms": [s["time_ms"] for s in timed],
-    }
+    summary: dict[str, Any] = {key: _median([s.get(key) for s in timed]) for key in _PER_PASS}
+    summary["bytes_sent"] = counting["bytes_sent"]
+    summary["bytes_received"] = counting["bytes_received"]
+    summary["samples_ms"] = [s["time_ms"] for s in timed]
+    return summary
 
 
-def measure_sizes(stores: Sequence[Store], sizes: Sequence[int], repeats: int, log: Log) -> dict[str, Any]:
-    """Write cost per turn and resume cost (whole history; default sliding window) per store and history size."""
-    persistent = [store for store in stores if store.persistent]
+def measure_sizes(all_stores: Sequence[Store], sizes: Sequence[int], repeats: int, log: Log) -> dict[str, Any]:
+    """Write cost per turn and resume cost (whole history; default sliding window) per store and history size.
+
+    A store is measured at the sizes its ``max_messages`` allows (above 5,000 messages: the collection layout
+    and the no-store baseline only).
+    """
     figures: dict[str, dict[str, dict[str, Any]]] = {
-        "turn": {store.key: {} for store in stores},
-        "resume": {store.key: {} for store in persistent},
-        "resume_window": {store.key: {} for store in persistent},
+        "turn": {store.key: {} for store in all_stores},
+        "resume": {store.key: {} for store in all_stores if store.persistent},
+        "resume_window": {store.key: {} for store in all_stores if store.persistent},
     }
     for size in sizes:
+        stores = [store for store in all_stores if store.measures(size)]
+        persistent = [store for store in stores if store.persistent]
         session_id = _session_id(f"n{size}")
         messages = history(size)
         for store in stores:
@@ -183,8 +208,10 @@ def measure_sizes(stores: Sequence[Store], sizes: Sequence[int], repeats: int, l
             samples = collected[store.key]
             figures["turn"][store.key][str(size)] = _summarize([s["turn"] for s in samples])
             if store.persistent:
-                figures["resume"][store.key][str(size)] = _summarize([s["resume"] for s in samples])
-                figures["resume"][store.key][str(size)]["stored_bytes"] = store.stored_bytes(session_id)
+                resume = figures["resume"][store.key][str(size)] = _summarize([s["resume"] for s in samples])
+                resume["stored_bytes"] = store.stored_bytes(session_id)
+                if isinstance(store, MongoStore):
+                    resume["session_document_bytes"] = store.document_bytes(session_id)
         log(f"size {size}: {passes} passes ({passes - 1} timed) in {time.perf_counter() - started:.1f} s")
 
         stored = messages + [m for _ in range(passes) for m in tool_turn_messages()]
@@ -208,13 +235,17 @@ def measure_sizes(stores: Sequence[Store], sizes: Sequence[int], repeats: int, l
 
 
 def measure_stateless(mongo: MongoStore, sizes: Sequence[int], repeats: int, log: Log) -> dict[str, Any]:
-    """One request (build manager, resume, one turn, close): factory vs a manager with its own connection."""
+    """One request (build manager, resume, one turn, close): factory vs a manager with its own connection.
+
+    One timed pass from 5,000 messages: there the embedded layout's turn takes seconds and the connection's cost
+    is lost in it anyway.
+    """
     results: dict[str, Any] = {}
     for size in sizes:
         session_id = _session_id(f"web{size}")
         mongo.populate(session_id, history(size))
         samples: dict[str, list[dict[str, Any]]] = {"factory": [], "own_connection": []}
-        passes = 1 + repeats_for(size, repeats)
+        passes = 1 + (repeats_for(size, repeats) if size < 5000 else 1)
         for index in range(passes):
             for variant in samples:
                 gc.collect()
@@ -350,11 +381,14 @@ def _fill_plan(base_bytes: int, next_turn: Callable[[], list[Any]]) -> tuple[lis
 
 
 def measure_document_limit(mongo: MongoStore, verify: Sequence[str], log: Log) -> dict[str, Any]:
-    """Largest session (messages, bytes) under MongoDB's 16 MB document limit, typical and with 200 KB tool results.
+    """How much one session document holds (messages, bytes) under MongoDB's 16 MB limit, typical and with 200 KB
+    tool results: where the embedded layout moves an agent out at the latest.
 
     The plan is computed from the exact BSON of the stored elements. For the cases named in ``verify``
     (``"typical"``, ``"tool_result_200kb"``) a session is really filled to it on the server, its size read back,
-    and one more turn is written through the library, which must refuse it with ``DocumentTooLargeError``.
+    and one more turn is written through the library (``max_embedded_messages`` far above the count, so only the
+    size can trigger): every message of it must be stored, the agent moved to the collection layout, and each
+    message stored exactly once.
     """
     big_result = "x" * (200 * 1024)
     cases: dict[str, tuple[Callable[[], list[Any]], str | None]] = {}
@@ -369,10 +403,10 @@ def measure_document_limit(mongo: MongoStore, verify: Sequence[str], log: Log) -
     results: dict[str, Any] = {}
     for name, (next_turn, tool_text) in cases.items():
         session_id = _session_id(f"limit-{name}")
-        manager = mongo.new_manager(session_id)
+        manager = mongo.new_manager(session_id, message_storage=docs.EMBEDDED)
         make_agent(manager)
         mongo.push_elements(session_id, [])  # an empty messages array: the base size
-        base = mongo.stored_bytes(session_id) or 0
+        base = mongo.document_bytes(session_id) or 0
         elements, predicted = _fill_plan(base, next_turn)
         entry: dict[str, Any] = {
             "messages": len(elements),
@@ -385,27 +419,130 @@ def measure_document_limit(mongo: MongoStore, verify: Sequence[str], log: Log) -
         if name in verify:
             started = time.perf_counter()
             mongo.push_elements(session_id, elements, max_count=len(elements), max_bytes=8 * 1024 * 1024)
-            entry["stored_bytes"] = mongo.stored_bytes(session_id)
+            entry["stored_bytes"] = mongo.document_bytes(session_id)
             extra = tool_turn_messages(tool_text)
-            refused = False
-            from strands.types.session import SessionMessage
-
             for offset, message in enumerate(extra):
-                try:
-                    manager.session_repository.create_message(
-                        session_id, AGENT_ID, SessionMessage.from_message(message, len(elements) + offset)
-                    )
-                except DocumentTooLargeError:
-                    refused = True
-                    break
-            entry["next_turn_refused"] = refused
-            entry["verified"] = refused and entry["stored_bytes"] <= docs.MAX_DOCUMENT_BYTES
+                manager.session_repository.create_message(
+                    session_id, AGENT_ID, SessionMessage.from_message(message, len(elements) + offset)
+                )
+            expected = len(elements) + len(extra)
+            counts = mongo.message_count(session_id)
+            entry["next_turn_promoted"] = mongo.agent_layout(session_id) == docs.COLLECTION
+            entry["messages_after_next_turn"] = counts
+            entry["verified"] = (
+                entry["next_turn_promoted"]
+                and entry["stored_bytes"] <= docs.MAX_DOCUMENT_BYTES
+                and counts == {"embedded": 0, "documents": expected, "distinct_ids": expected}
+            )
             log(f"document limit {name}: verified={entry['verified']} in {time.perf_counter() - started:.1f} s")
+        manager.session_repository.delete_session(session_id)
         manager.close()
-        mongo.client[mongo.database_name][mongo.collection_name].delete_one({"_id": session_id})
         results[name] = entry
     return results
 
 
 def _is_prompt(element: dict[str, Any]) -> bool:
     return any("text" in block for block in element["message"]["content"])
+
+
+# --------------------------------------------------------------------------------------------- long conversation
+
+
+def measure_long_conversation(
+    mongo: MongoStore,
+    messages: int,
+    tool_result_bytes: int,
+    log: Log,
+    max_embedded_messages: int | None = None,
+) -> dict[str, Any]:
+    """Run one agent whose every turn returns a ``tool_result_bytes`` tool result to ``messages`` messages.
+
+    The manager comes from a factory with nothing configured: the default layout (embedded) and the default
+    ``max_embedded_messages`` (or ``max_embedded_messages`` when given, for the quick run). The agent keeps
+    strands' default 40-message sliding window, as a long-running agent would (the store keeps every message).
+    The agent starts embedded; the append that would pass ``max_embedded_messages`` messages or 16 MB moves it
+    to the collection layout, and the conversation goes on. Each turn is timed (store time, wall time, server CPU
+    per append); the turn with the first ``insert`` is the promotion turn (an embedded append is an ``update``,
+    a collection append an ``insert``; the move's copy is an ``update`` of upserts). At the end the stored
+    messages are counted: every one exactly once, none left in the session document.
+    """
+    session_id = _session_id("long")
+    options: dict[str, Any] = {} if max_embedded_messages is None else {"max_embedded_messages": max_embedded_messages}
+    manager = mongo.factory.create_session_manager(session_id, **options)
+    limit = manager.session_repository.max_embedded_messages
+    timer = timed_store_calls(manager, mongo.server_cpu)
+    agent = make_agent(manager, tool=make_lookup_order(tool_result_bytes), window=True)
+    turns: list[dict[str, Any]] = []
+    promotion_turn: int | None = None
+    promoted_at: int | None = None
+    started = time.perf_counter()
+    stored = 0
+    while stored < messages:
+        timer.reset()
+        first_command = len(mongo.commands.commands)
+        turn_started = time.perf_counter()
+        agent(TOOL_PROMPT)
+        wall = time.perf_counter() - turn_started
+        commands = mongo.commands.commands[first_command:]
+        stored += MESSAGES_PER_TURN
+        inserts = commands.count("insert")
+        if promotion_turn is None and inserts:
+            promotion_turn, promoted_at = len(turns), stored - inserts
+        turns.append(
+            {"time_ms": _ms(wall), "store_ms": _ms(timer.seconds), "commands": len(commands), **timer.per_append()}
+        )
+        if len(turns) % 100 == 0:
+            log(f"long conversation: {stored:,} messages in {time.perf_counter() - started:.1f} s")
+    duration = time.perf_counter() - started
+    layout = mongo.agent_layout(session_id)
+    counts = mongo.message_count(session_id)
+    manager.close()
+
+    before = turns[:promotion_turn] if promotion_turn is not None else turns
+    after = turns[promotion_turn + 1 :] if promotion_turn is not None else []
+    result: dict[str, Any] = {
+        "target_messages": messages,
+        "tool_result_bytes": tool_result_bytes,
+        "max_embedded_messages": limit,
+        "conversation_manager": f"SlidingWindowConversationManager(window_size={WINDOW})",
+        "messages_reached": stored,
+        "turns": len(turns),
+        "completed": stored >= messages,
+        "promoted": layout == docs.COLLECTION,
+        "promoted_at_messages": promoted_at,
+        "promotion_trigger": _trigger(promoted_at, limit),
+        "stored": counts,
+        "exactly_once": counts == {"embedded": 0, "documents": stored, "distinct_ids": stored},
+        "session_document_bytes": mongo.document_bytes(session_id),
+        "duration_s": round(duration, 1),
+        "before_promotion": _turn_stats(before),
+        "promotion_turn": turns[promotion_turn] if promotion_turn is not None else None,
+        "after_promotion": _turn_stats(after),
+        "store_ms_per_turn": [turn["store_ms"] for turn in turns],
+    }
+    log(
+        f"long conversation: {stored:,} messages in {duration:.1f} s, promoted at {promoted_at} messages "
+        f"({result['promotion_trigger']}), exactly once: {result['exactly_once']}"
+    )
+    return result
+
+
+def _trigger(promoted_at: int | None, limit: int) -> str | None:
+    """Why the agent moved out: the message count reached the limit, or the 16 MB document limit came first."""
+    if promoted_at is None:
+        return None
+    return "max_embedded_messages" if promoted_at >= limit else "16 MB document limit"
+
+
+def _turn_stats(turns: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Medians (and the last turn's store time) of a run of turns."""
+    if not turns:
+        return None
+    return {
+        "turns": len(turns),
+        "time_ms": _median([t["time_ms"] for t in turns]),
+        "store_ms": _median([t["store_ms"] for t in turns]),
+        "last_store_ms": turns[-1]["store_ms"],
+        "append_ms": _median([t["append_ms"] for t in turns]),
+        "server_cpu_per_append_ms": _median([t["server_cpu_per_append_ms"] for t in turns]),
+    }

@@ -2,13 +2,17 @@
 
 Starts its own servers (embedded MongoDB unless ``MONGODB_URI`` is set, and moto's S3 server), measures every
 figure in this one run, prints one table and writes ``<output-dir>/<date>.json`` and ``<output-dir>/<date>.png``.
-Nothing here asserts anything about wall time.
+This library is measured in both message layouts: ``mongodb`` (embedded, the default) and ``mongodb-collection``.
+Sizes above 5,000 messages are measured for the collection layout (and the no-store baseline) only.
+Nothing here asserts anything about wall time; the report says whether the collection layout's per-append
+figures stay flat (issue 11's acceptance: at 5,000 messages within 2x of those at 10).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import logging
 import os
 import sys
@@ -26,18 +30,25 @@ from benchmarks import chart, conversation, report
 from benchmarks.measure import (
     measure_concurrency,
     measure_document_limit,
+    measure_long_conversation,
     measure_sizes,
     measure_stateless,
     repeats_for,
 )
-from benchmarks.servers import mongodb_server, s3_server
-from benchmarks.stores import FileStore, MemoryStore, MongoStore, S3Store, Store
+from benchmarks.servers import mongodb_server, process_cpu_seconds, s3_server
+from benchmarks.snapshots import FileSnapshots, MongoSnapshots, S3Snapshots, SnapshotBackend, measure_snapshots
+from benchmarks.stores import LARGEST_SHARED_SIZE, FileStore, MemoryStore, MongoStore, S3Store, Store
+from mongodb_session_manager import documents as docs
 
 __all__ = ["main"]
 
-DEFAULT_SIZES = (10, 100, 1000, 5000)
+DEFAULT_SIZES = (10, 100, 1000, 5000, 20000)
 QUICK_SIZES = (10, 50)
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
+LONG_CONVERSATION: dict[str, Any] = {"messages": 2000, "tool_result_bytes": 200 * 1024}
+"""The 200 KB-tool-result conversation: 2,000 messages with the library's default ``max_embedded_messages``."""
+QUICK_LONG_CONVERSATION: dict[str, Any] = {"messages": 80, "tool_result_bytes": 200 * 1024, "max_embedded_messages": 40}
+"""Its smoke version: 80 messages, moved out at 40 (the full one reaches 16 MB first, in about a minute)."""
 
 
 class Progress:
@@ -55,8 +66,14 @@ class Progress:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 10 and 50, 1 repeat, small load")
-    parser.add_argument("--sizes", help="comma-separated conversation lengths in messages (even numbers)")
-    parser.add_argument("--repeats", type=int, help="timed passes per size (default 5; halved from 5,000 messages)")
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated conversation lengths in messages (even numbers; default 10,100,1000,5000,20000; "
+        "above 5,000 only the collection layout and the no-store baseline are measured)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="timed passes per size (default 5; halved at 5,000 messages, 1 above)"
+    )
     parser.add_argument("--threads", type=int, default=8, help="threads of the concurrency figure (default 8)")
     parser.add_argument(
         "--output-dir",
@@ -88,21 +105,33 @@ def run(args: argparse.Namespace, log: Progress) -> dict[str, Any]:
         mongodb_server() as mongo_server,
         s3_server() as s3,
         tempfile.TemporaryDirectory(prefix="msm-bench-files-") as files_dir,
+        tempfile.TemporaryDirectory(prefix="msm-bench-snapshots-") as snapshots_dir,
     ):
         log(f"MongoDB: {mongo_server.description}; S3: {s3.description}")
-        mongo = MongoStore(mongo_server.uri)
-        stores: list[Store] = [mongo, FileStore(files_dir), S3Store(s3.endpoint_url), MemoryStore()]
+        server_cpu = functools.partial(process_cpu_seconds, mongo_server.pid) if mongo_server.pid else None
+        mongo = MongoStore(mongo_server.uri, docs.EMBEDDED, server_cpu)
+        stores: list[Store] = [mongo, MongoStore(mongo_server.uri, docs.COLLECTION, server_cpu)]
+        stores += [FileStore(files_dir), S3Store(s3.endpoint_url), MemoryStore()]
+        long_conversation = QUICK_LONG_CONVERSATION if args.quick else LONG_CONVERSATION
+        snapshot_backends: list[SnapshotBackend] = []
         try:
             figures = measure_sizes(stores, args.sizes, args.repeats, log)
-            stateless = measure_stateless(mongo, args.sizes, args.repeats, log)
+            stateless = measure_stateless(mongo, [n for n in args.sizes if mongo.measures(n)], args.repeats, log)
             concurrency = measure_concurrency(
                 [s for s in stores if s.persistent], args.threads, concurrency_history, concurrency_requests, log
             )
-            verify = ["tool_result_200kb"] if args.quick else ["typical", "tool_result_200kb"]
-            limit = measure_document_limit(mongo, verify=verify, log=log)
+            # Filling a document with 24,648 typical messages and moving them out takes ~30 s: computed only.
+            limit = measure_document_limit(mongo, verify=["tool_result_200kb"], log=log)
+            long = measure_long_conversation(mongo, log=log, **long_conversation)
+            snapshot_backends += [MongoSnapshots(mongo_server.uri, server_cpu), FileSnapshots(snapshots_dir)]
+            snapshot_backends.append(S3Snapshots(s3.endpoint_url))
+            repeats = functools.partial(repeats_for, repeats=args.repeats)
+            snapshots = measure_snapshots(snapshot_backends, args.sizes, repeats, log)
         finally:
             for store in stores:
                 store.close()
+            for backend in snapshot_backends:
+                backend.close()
     now = datetime.datetime.now(datetime.UTC)
     return {
         "meta": {
@@ -111,10 +140,12 @@ def run(args: argparse.Namespace, log: Progress) -> dict[str, Any]:
             "quick": args.quick,
             "sizes": args.sizes,
             "repeats": {str(size): repeats_for(size, args.repeats) for size in args.sizes},
+            "sizes_per_store": {store.key: [n for n in args.sizes if store.measures(n)] for store in stores},
             "duration_s": round(time.perf_counter() - started, 1),
             "machine": {**report.machine(), "load_average_before": load_before, "load_average_after": _load_average()},
             "versions": report.versions(),
             "mongodb": mongo_server.description,
+            "server_cpu": "read from the server process's CPU clock" if server_cpu else None,
             "s3": s3.description,
             "conversation": {
                 "history": "tool turns (user, assistant toolUse, toolResult ~600 B, answer) alternating with "
@@ -123,6 +154,12 @@ def run(args: argparse.Namespace, log: Progress) -> dict[str, Any]:
                 "model": "scripted: ignores its input, costs O(1) per call",
             },
             "concurrency": {"history_messages": concurrency_history, "requests_per_thread": concurrency_requests},
+            "snapshot": {
+                "sizes": [n for n in args.sizes if n <= LARGEST_SHARED_SIZE],
+                "save": "SnapshotSessionManager.sync_agent(agent): capture, serialize, overwrite snapshot_latest "
+                "(the write after each turn), in strands' fresh event loop",
+                "restore": "a new SnapshotSessionManager + Agent restoring snapshot_latest",
+            },
         },
         "stores": {store.key: store.describe() for store in stores},
         "turn": figures["turn"],
@@ -131,6 +168,9 @@ def run(args: argparse.Namespace, log: Progress) -> dict[str, Any]:
         "stateless": stateless,
         "concurrency": concurrency,
         "document_limit": limit,
+        "long_conversation": long,
+        "snapshot_stores": {backend.key: backend.describe() for backend in snapshot_backends},
+        **snapshots,
     }
 
 
@@ -166,10 +206,12 @@ def main(argv: list[str] | None = None) -> int:
 
     header, rows = report.table_rows(results)
     print(report.render_text(header, rows))
+    growth = results["growth"]
     print(
-        f"\nratios in parentheses: value / this library's value. growth: value at {args.sizes[-1]:,} / at "
-        f"{args.sizes[0]:,} messages."
+        f"\nratios in parentheses: value / the embedded layout's (`mongodb`) value. growth: value at "
+        f"{growth['to_messages']:,} / at {growth['from_messages']:,} messages."
     )
+    print(report.flatness_text(results))
     print(f"results: {json_path}")
     if results["meta"]["chart"]:
         print(f"chart:   {png_path}")

@@ -1,6 +1,6 @@
 """Feedback alerts on Amazon SNS: each thumbs up/down goes to its own topic, with the Session Viewer password.
 
-Run it with ``uv run python examples/aws_feedback_sns.py``.
+Run it with ``uv run --group dev python examples/aws_feedback_sns.py`` (the dev group has moto, the local AWS).
 
 * With ``FEEDBACK_TOPIC_ARN_GOOD``, ``FEEDBACK_TOPIC_ARN_BAD`` and ``FEEDBACK_TOPIC_ARN_NEUTRAL`` set (and AWS
   credentials with ``sns:Publish`` on them), it publishes to your topics; their subscribers get the alerts.
@@ -17,6 +17,7 @@ import uuid
 
 from aws_local import local_aws
 from mongodb_session_manager import MongoDBSessionManager, create_feedback_sns_hook, is_feedback_sns_hook_available
+from mongodb_session_manager.startup import require_mongodb
 
 TOPIC_VARIABLES = ("FEEDBACK_TOPIC_ARN_GOOD", "FEEDBACK_TOPIC_ARN_BAD", "FEEDBACK_TOPIC_ARN_NEUTRAL")
 TEMPLATES = {
@@ -34,9 +35,7 @@ FEEDBACK = [
 def give_feedback(feedback_hook) -> None:
     """Store three feedbacks through a session whose feedback hook publishes to SNS."""
     session_id = f"aws-feedback-{uuid.uuid4().hex[:8]}"
-    with MongoDBSessionManager(
-        session_id=session_id, database_name="aws_examples", collection_name="sessions", feedback_hook=feedback_hook
-    ) as session_manager:
+    with MongoDBSessionManager(session_id=session_id, feedback_hook=feedback_hook) as session_manager:
         for feedback in FEEDBACK:
             session_manager.add_feedback(feedback)  # stored in MongoDB; the SNS publish happens in the background
         print(f"Session {session_id!r} stored {len(session_manager.get_feedbacks())} feedbacks")
@@ -77,6 +76,7 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     if not is_feedback_sns_hook_available():
         raise SystemExit("boto3 is missing: pip install 'mongodb-session-manager[aws]'")
+    require_mongodb("aws_feedback_sns")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     if all(os.environ.get(name) for name in TOPIC_VARIABLES):
         with_your_topics()
     else:

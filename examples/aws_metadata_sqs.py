@@ -1,6 +1,6 @@
 """Metadata changes on Amazon SQS: selected fields of every update and delete, for backends and SSE fan-out.
 
-Run it with ``uv run python examples/aws_metadata_sqs.py``.
+Run it with ``uv run --group dev python examples/aws_metadata_sqs.py`` (the dev group has moto, the local AWS).
 
 * With ``METADATA_QUEUE_URL`` set (and AWS credentials with ``sqs:SendMessage`` on it), it sends to your queue.
 * Otherwise it starts a local moto server, creates a queue, and prints the messages that arrived.
@@ -15,6 +15,7 @@ import uuid
 
 from aws_local import local_aws
 from mongodb_session_manager import MongoDBSessionManager, create_metadata_sqs_hook, is_metadata_sqs_hook_available
+from mongodb_session_manager.startup import require_mongodb
 
 SYNCED_FIELDS = ["status", "priority", "agent_state"]
 
@@ -22,9 +23,7 @@ SYNCED_FIELDS = ["status", "priority", "agent_state"]
 def change_metadata(metadata_hook) -> None:
     """Update and delete metadata through a session whose metadata hook sends to SQS."""
     session_id = f"aws-sqs-{uuid.uuid4().hex[:8]}"
-    with MongoDBSessionManager(
-        session_id=session_id, database_name="aws_examples", collection_name="sessions", metadata_hook=metadata_hook
-    ) as session_manager:
+    with MongoDBSessionManager(session_id=session_id, metadata_hook=metadata_hook) as session_manager:
         session_manager.update_metadata({"status": "processing", "priority": "high", "internal_data": "not synced"})
         session_manager.update_metadata({"agent_state": "thinking"})
         session_manager.delete_metadata(["priority", "internal_data"])
@@ -55,6 +54,7 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     if not is_metadata_sqs_hook_available():
         raise SystemExit("boto3 is missing: pip install 'mongodb-session-manager[aws]'")
+    require_mongodb("aws_metadata_sqs")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     if os.environ.get("METADATA_QUEUE_URL"):
         with_your_queue()
     else:

@@ -1,6 +1,6 @@
 """Metadata changes pushed to a browser through an API Gateway WebSocket API.
 
-Run it with ``uv run python examples/aws_metadata_websocket.py``.
+Run it with ``uv run --group dev python examples/aws_metadata_websocket.py`` (the dev group has moto).
 
 The WebSocket client's connection id is stored in the session's metadata (``connection_id``), as a ``$connect``
 handler would do; every later metadata change is pushed to that connection with ``post_to_connection``.
@@ -23,6 +23,7 @@ from mongodb_session_manager import (
     create_metadata_websocket_hook,
     is_metadata_websocket_hook_available,
 )
+from mongodb_session_manager.startup import require_mongodb
 
 PUSHED_FIELDS = ["status", "progress", "agent_state"]
 
@@ -30,9 +31,7 @@ PUSHED_FIELDS = ["status", "progress", "agent_state"]
 def change_metadata(websocket_hook, connection_id: str) -> None:
     """Register the connection, then change metadata through a session whose metadata hook pushes to it."""
     session_id = f"aws-websocket-{uuid.uuid4().hex[:8]}"
-    with MongoDBSessionManager(
-        session_id=session_id, database_name="aws_examples", collection_name="sessions", metadata_hook=websocket_hook
-    ) as session_manager:
+    with MongoDBSessionManager(session_id=session_id, metadata_hook=websocket_hook) as session_manager:
         session_manager.update_metadata({"connection_id": connection_id})  # what your $connect handler stores
         session_manager.update_metadata({"status": "processing", "progress": 10, "agent_state": "thinking"})
         session_manager.update_metadata({"progress": 100, "status": "done", "internal_note": "not pushed"})
@@ -68,6 +67,7 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     if not is_metadata_websocket_hook_available():
         raise SystemExit("boto3 is missing: pip install 'mongodb-session-manager[aws]'")
+    require_mongodb("aws_metadata_websocket")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     if os.environ.get("WEBSOCKET_API_ENDPOINT") and os.environ.get("WEBSOCKET_CONNECTION_ID"):
         with_your_api()
     else:

@@ -14,9 +14,7 @@ from strands import Agent
 
 from mongodb_session_manager import SessionNotFoundError, create_mongodb_session_manager
 from mongodb_session_manager.demo_model import create_model, describe_model
-
-DATABASE = "examples"
-COLLECTION = "sessions"
+from mongodb_session_manager.startup import require_mongodb
 
 
 def main() -> None:
@@ -25,9 +23,7 @@ def main() -> None:
     print(f"Model: {describe_model(model)}")
     print(f"Session {session_id!r}")
 
-    with create_mongodb_session_manager(
-        session_id=session_id, database_name=DATABASE, collection_name=COLLECTION
-    ) as session_manager:
+    with create_mongodb_session_manager(session_id=session_id) as session_manager:
         support = Agent(
             agent_id="support",
             model=model,
@@ -58,9 +54,7 @@ def main() -> None:
             print(f"update_agent_config on an unknown agent raises {type(error).__name__}: {error}")
 
     print("A later request rebuilds the agent from what is stored:")
-    with create_mongodb_session_manager(
-        session_id=session_id, database_name=DATABASE, collection_name=COLLECTION
-    ) as session_manager:
+    with create_mongodb_session_manager(session_id=session_id) as session_manager:
         config = session_manager.get_agent_config("support")
         print(f"  stored model id {config['model']!r} (pick the provider's model with it in your app)")
         support = Agent(
@@ -75,4 +69,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_agent_config")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     main()

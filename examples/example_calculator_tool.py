@@ -14,9 +14,8 @@ from strands import Agent
 
 from mongodb_session_manager import create_mongodb_session_manager
 from mongodb_session_manager.demo_model import calculator, create_model, describe_model
+from mongodb_session_manager.startup import require_mongodb
 
-DATABASE = "examples"
-COLLECTION = "sessions"
 AGENT_ID = "calculator"
 PROMPTS = ["What is 6 * 7?", "And what is (100 - 58) / 2?"]
 
@@ -37,11 +36,9 @@ def main() -> None:
     session_id = f"calculator-{uuid.uuid4().hex[:8]}"
     model = create_model()
     print(f"Model: {describe_model(model)}")
-    print(f"Session {session_id!r} in {DATABASE}.{COLLECTION}")
+    print(f"Session {session_id!r} (the library's default database and collection, where the viewer looks)")
 
-    with create_mongodb_session_manager(
-        session_id=session_id, database_name=DATABASE, collection_name=COLLECTION
-    ) as session_manager:
+    with create_mongodb_session_manager(session_id=session_id) as session_manager:
         agent = Agent(
             agent_id=AGENT_ID,
             model=model,
@@ -59,9 +56,7 @@ def main() -> None:
             blocks = "; ".join(describe_block(block) for block in stored.message["content"])
             print(f"  #{stored.message_id} {stored.message['role']:<9} {blocks}")
 
-        latest = session_manager.session_repository.collection.find_one(
-            {"_id": session_id}, {f"agents.{AGENT_ID}.messages": {"$slice": -1}}
-        )["agents"][AGENT_ID]["messages"][0]
+        latest = session_manager.session_repository.latest_message_document(session_id, AGENT_ID)
         metrics = latest["event_loop_metrics"]
         print(
             "Event-loop metrics stored on the latest answer (its turn's model calls, tool cycle included): "
@@ -70,4 +65,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_calculator_tool")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     main()

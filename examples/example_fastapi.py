@@ -1,8 +1,9 @@
 """FastAPI with the global factory: one MongoDB client for the whole app, one session manager per request.
 
-Run it with ``uv run python examples/example_fastapi.py``: it serves the app on a free local port, sends a few
-real HTTP requests with httpx from a second thread, prints the answers and ``/metrics``, shuts down and exits.
-``uv run python examples/example_fastapi.py --serve`` keeps serving (http://127.0.0.1:8880/docs) for manual use.
+Run it with ``uv run --extra playground python examples/example_fastapi.py`` (the extra brings FastAPI): it
+serves the app on a free local port, sends a few real HTTP requests with httpx from a second thread, prints the
+answers and ``/metrics``, shuts down and exits. ``--serve`` keeps serving (http://127.0.0.1:8881/docs) for manual
+use.
 
 * The lifespan calls ``initialize_global_factory`` at start-up and ``close_global_factory`` at shutdown.
 * Each request asks ``get_global_factory().create_session_manager(session_id)`` for a manager (no new
@@ -27,16 +28,17 @@ from strands import Agent
 
 from mongodb_session_manager import close_global_factory, get_global_factory, initialize_global_factory
 from mongodb_session_manager.demo_model import calculator, create_model, describe_model
+from mongodb_session_manager.startup import require_mongodb
 
-DATABASE = "examples"
-COLLECTION = "sessions"
 SYSTEM_PROMPT = "You are a helpful assistant. Use the calculator tool for arithmetic."
+SERVE_PORT = 8881
+"""Port of ``--serve``: the playground uses 8880 and the Session Viewer 8882, so all can run at once."""
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the shared MongoDB client once for the app, and close it when the app stops."""
-    initialize_global_factory(database_name=DATABASE, collection_name=COLLECTION, maxPoolSize=50)
+    initialize_global_factory(maxPoolSize=50)  # the library's default database and collection
     app.state.model = create_model()
     print(f"[server] factory initialized; model: {describe_model(app.state.model)}")
     yield
@@ -141,8 +143,9 @@ def demo() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true", help="keep serving instead of running the demo requests")
-    parser.add_argument("--port", type=int, default=8880)
+    parser.add_argument("--port", type=int, default=SERVE_PORT, help=f"port of --serve (default {SERVE_PORT})")
     args = parser.parse_args()
+    require_mongodb("example_fastapi")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     if args.serve:
         uvicorn.run(app, host="127.0.0.1", port=args.port)
     else:

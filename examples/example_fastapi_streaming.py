@@ -1,17 +1,18 @@
 """FastAPI streaming (Server-Sent Events) with the global factory: answers arrive token by token.
 
-Run it with ``uv run python examples/example_fastapi_streaming.py``: it serves the app on a free local port, and
-a second thread posts messages with httpx and prints the SSE events as they arrive, then reads ``/metrics``,
-shuts down and exits. ``--serve`` keeps serving on http://127.0.0.1:8880 for manual use, e.g.::
+Run it with ``uv run --extra playground python examples/example_fastapi_streaming.py`` (the extra brings
+FastAPI): it serves the app on a free local port, and a second thread posts messages with httpx and prints the SSE
+events as they arrive, then reads ``/metrics``, shuts down and exits. ``--serve`` keeps serving on
+http://127.0.0.1:8883 for manual use, e.g.::
 
-    curl -N -X POST localhost:8880/chat/stream -H 'content-type: application/json' \\
+    curl -N -X POST localhost:8883/chat/stream -H 'content-type: application/json' \\
          -d '{"session_id": "demo-1", "message": "What is 6 * 7?"}'
 
 ``POST /chat/stream`` answers with ``text/event-stream``: ``data: {"type": "token", "text": ...}`` for each
 token, ``{"type": "tool", "name": ...}`` when the agent calls a tool, then ``{"type": "done", "metrics": {...}}``
 (or ``{"type": "error", ...}``). One session manager per request from the global factory; the agent is built
-per request and its history restored from MongoDB. The chat playground (``uv run playground``) is a fuller
-version of this backend with a browser UI.
+per request and its history restored from MongoDB. The chat playground (``uv run --extra playground playground``)
+is a fuller version of this backend with a browser UI.
 """
 
 import argparse
@@ -40,10 +41,11 @@ from mongodb_session_manager import (
     initialize_global_factory,
 )
 from mongodb_session_manager.demo_model import calculator, create_model, describe_model
+from mongodb_session_manager.startup import require_mongodb
 
-DATABASE = "examples"
-COLLECTION = "sessions"
 SYSTEM_PROMPT = "You are a helpful assistant. Use the calculator tool for arithmetic."
+SERVE_PORT = 8883
+"""Port of ``--serve``: the playground uses 8880 and the Session Viewer 8882, so all can run at once."""
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ logger = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the shared MongoDB client once for the app, and close it when the app stops."""
-    initialize_global_factory(database_name=DATABASE, collection_name=COLLECTION)
+    initialize_global_factory()  # the library's default database and collection
     app.state.model = create_model()
     print(f"[server] factory initialized; model: {describe_model(app.state.model)}")
     yield
@@ -193,8 +195,9 @@ def demo() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true", help="keep serving instead of running the demo requests")
-    parser.add_argument("--port", type=int, default=8880)
+    parser.add_argument("--port", type=int, default=SERVE_PORT, help=f"port of --serve (default {SERVE_PORT})")
     args = parser.parse_args()
+    require_mongodb("example_fastapi_streaming")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     if args.serve:
         uvicorn.run(app, host="127.0.0.1", port=args.port)
     else:

@@ -23,9 +23,7 @@ from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManager, combine_hooks, create_mongodb_session_manager
 from mongodb_session_manager.demo_model import create_model, describe_model
-
-DATABASE = "examples"
-COLLECTION = "sessions"
+from mongodb_session_manager.startup import require_mongodb
 
 
 def audit_hook(original_func: Callable[..., Any], action: str, session_id: str, **kwargs: Any) -> Any:
@@ -83,8 +81,6 @@ class AnalyticsHook:
 def open_session(name: str, hook: Callable[..., Any]) -> MongoDBSessionManager:
     return create_mongodb_session_manager(
         session_id=f"feedback-hook-{name}-{uuid.uuid4().hex[:8]}",
-        database_name=DATABASE,
-        collection_name=COLLECTION,
         feedback_hook=hook,
     )
 
@@ -139,4 +135,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_feedback_hook")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     main()

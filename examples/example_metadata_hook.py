@@ -21,10 +21,8 @@ from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManager, combine_hooks, create_mongodb_session_manager
 from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.startup import require_mongodb
 from mongodb_session_manager.testing import CommandLog
-
-DATABASE = "examples"
-COLLECTION = "sessions"
 
 
 def audit_hook(original_func: Callable[..., Any], action: str, session_id: str, **kwargs: Any) -> Any:
@@ -80,8 +78,6 @@ class CachingHook:
 def open_session(name: str, hook: Callable[..., Any], **client_options: Any) -> MongoDBSessionManager:
     return create_mongodb_session_manager(
         session_id=f"metadata-hook-{name}-{uuid.uuid4().hex[:8]}",
-        database_name=DATABASE,
-        collection_name=COLLECTION,
         metadata_hook=hook,
         **client_options,
     )
@@ -141,4 +137,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_metadata_hook")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     main()

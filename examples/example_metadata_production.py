@@ -20,9 +20,8 @@ from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManagerFactory
 from mongodb_session_manager.demo_model import create_model, describe_model
+from mongodb_session_manager.startup import require_mongodb
 
-DATABASE = "examples"
-COLLECTION = "support_tickets"
 INDEXED_FIELDS = ["status", "priority", "customer_id"]
 SYSTEM_PROMPT = "You are a customer support agent for an online shop. Be brief and kind."
 
@@ -30,9 +29,7 @@ SYSTEM_PROMPT = "You are a customer support agent for an online shop. Be brief a
 def main() -> None:
     model = create_model()
     print(f"Model: {describe_model(model)}")
-    factory = MongoDBSessionManagerFactory(
-        database_name=DATABASE, collection_name=COLLECTION, metadata_fields=INDEXED_FIELDS
-    )
+    factory = MongoDBSessionManagerFactory(metadata_fields=INDEXED_FIELDS)  # the default database and collection
     run = uuid.uuid4().hex[:8]
     ticket = f"ticket-{run}-1"
 
@@ -97,7 +94,7 @@ def main() -> None:
     handle(other, "Where is my parcel?", {"customer_id": "cust-2002", "status": "open", "priority": "normal"})
 
     print("5. Support dashboard: queries on indexed metadata fields")
-    collection = factory.client[DATABASE][COLLECTION]
+    collection = factory.client[factory.database_name][factory.collection_name]
     indexed = sorted(name for name in collection.index_information() if name.startswith("metadata."))
     print(f"  metadata indexes: {indexed}")
     mine = {"_id": {"$in": [ticket, other]}}
@@ -108,4 +105,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_metadata_production")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     main()

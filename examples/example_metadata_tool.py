@@ -17,9 +17,8 @@ from strands import Agent
 
 from mongodb_session_manager import create_mongodb_session_manager
 from mongodb_session_manager.demo_model import DemoModel, create_model, describe_model
+from mongodb_session_manager.startup import require_mongodb
 
-DATABASE = "examples"
-COLLECTION = "sessions"
 SYSTEM_PROMPT = (
     "You are a helpful assistant. When the user tells you something about themselves, store it in the session "
     "metadata with the manage_metadata tool (action 'set'), using short snake_case keys."
@@ -37,9 +36,7 @@ def main() -> None:
     print(f"Model: {describe_model(model)}")
     print(f"Session {session_id!r}")
 
-    with create_mongodb_session_manager(
-        session_id=session_id, database_name=DATABASE, collection_name=COLLECTION
-    ) as session_manager:
+    with create_mongodb_session_manager(session_id=session_id) as session_manager:
         metadata_tool = session_manager.get_metadata_tool()
 
         print("1. The agent uses the tool")
@@ -81,4 +78,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_metadata_tool")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     main()

@@ -12,9 +12,7 @@ from strands import Agent
 
 from mongodb_session_manager import InvalidMetadataKeyError, create_mongodb_session_manager
 from mongodb_session_manager.demo_model import create_model, describe_model
-
-DATABASE = "examples"
-COLLECTION = "sessions"
+from mongodb_session_manager.startup import require_mongodb
 
 
 def main() -> None:
@@ -23,9 +21,7 @@ def main() -> None:
     print(f"Model: {describe_model(model)}")
     print(f"Session {session_id!r}")
 
-    with create_mongodb_session_manager(
-        session_id=session_id, database_name=DATABASE, collection_name=COLLECTION
-    ) as session_manager:
+    with create_mongodb_session_manager(session_id=session_id) as session_manager:
 
         def show(step: str) -> None:
             print(f"{step}\n  -> {session_manager.get_metadata()['metadata']}")
@@ -55,4 +51,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_metadata_update")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     main()

@@ -26,12 +26,9 @@ from strands import Agent
 
 from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionManagerFactory
 from mongodb_session_manager.demo_model import DemoModel, describe_model
-from mongodb_session_manager.embedded import default_connection_string
 from mongodb_session_manager.pool import ConnectionCounter
+from mongodb_session_manager.startup import require_mongodb
 from mongodb_session_manager.testing import CommandLog
-
-DATABASE = "examples"
-COLLECTION = "performance_sessions"
 
 
 class Monitor:
@@ -90,11 +87,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
-    uri = default_connection_string()  # MONGODB_URI, or the embedded development server
+    uri = require_mongodb("example_performance")  # MONGODB_URI, or the embedded development server
     model = DemoModel()
     run = f"perf-{uuid.uuid4().hex[:8]}"
     print(f"Model: {describe_model(model)}")
-    print(f"{args.requests} requests per approach, in {DATABASE}.{COLLECTION}")
+    print(f"{args.requests} requests per approach, in the default database and collection (removed afterwards)")
 
     per_request_monitor = Monitor()
 
@@ -102,8 +99,6 @@ def main() -> None:
         with MongoDBSessionManager(
             session_id,
             connection_string=uri,
-            database_name=DATABASE,
-            collection_name=COLLECTION,
             event_listeners=per_request_monitor.listeners,
         ) as session_manager:
             handle_request(session_manager, model)
@@ -111,8 +106,6 @@ def main() -> None:
     factory_monitor = Monitor()
     factory = MongoDBSessionManagerFactory(
         connection_string=uri,
-        database_name=DATABASE,
-        collection_name=COLLECTION,
         minPoolSize=0,  # no background pre-filling, so the counts show only what the requests needed
         event_listeners=factory_monitor.listeners,
     )
@@ -129,7 +122,11 @@ def main() -> None:
         f"Median ratio (per request / factory): {slow['median_ms'] / fast['median_ms']:.1f}x; "
         f"throughput ratio (factory / per request): {fast['throughput'] / slow['throughput']:.1f}x on this setup"
     )
-    removed = factory.client[DATABASE][COLLECTION].delete_many({"_id": {"$regex": f"^{run}-"}}).deleted_count
+    removed = (
+        factory.client[factory.database_name][factory.collection_name]
+        .delete_many({"_id": {"$regex": f"^{run}-"}})
+        .deleted_count
+    )
     print(f"Removed the {removed} sessions this run created")
     factory.close()
 

@@ -18,16 +18,13 @@ from strands.models import Model
 
 from mongodb_session_manager import MongoDBSessionManager, create_mongodb_session_manager
 from mongodb_session_manager.demo_model import calculator, create_model, describe_model
+from mongodb_session_manager.startup import require_mongodb
 
-DATABASE = "examples"
-COLLECTION = "sessions"
 AGENT_ID = "assistant"
 
 
 def new_session(session_id: str, model: Model) -> tuple[Agent, MongoDBSessionManager]:
-    session_manager = create_mongodb_session_manager(
-        session_id=session_id, database_name=DATABASE, collection_name=COLLECTION
-    )
+    session_manager = create_mongodb_session_manager(session_id=session_id)
     agent = Agent(
         agent_id=AGENT_ID,
         model=model,
@@ -92,10 +89,8 @@ async def main() -> None:
 
     print("3. Metrics stored by the session manager on each latest answer:")
     for _agent, manager in [(agent, session_manager), *sessions]:
-        document = manager.session_repository.collection.find_one(
-            {"_id": manager.session_id}, {f"agents.{AGENT_ID}.messages": {"$slice": -1}}
-        )
-        stored = document["agents"][AGENT_ID]["messages"][0]["event_loop_metrics"]
+        latest = manager.session_repository.latest_message_document(manager.session_id, AGENT_ID)
+        stored = latest["event_loop_metrics"]
         print(
             f"  {manager.session_id}: latency {stored['accumulated_metrics']['latencyMs']} ms, "
             f"total tokens {stored['accumulated_usage']['totalTokens']}"
@@ -104,4 +99,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    require_mongodb("example_stream_async")  # a wrong MONGODB_URI: one line and exit status 1 within seconds
     asyncio.run(main())

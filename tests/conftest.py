@@ -1,18 +1,49 @@
 """Shared fixtures: a real wire-protocol MongoDB server, per-test databases and command counting.
 
 Integration tests talk to the embedded server (secantusdb) started once per test session, or to
-the MongoDB named by ``MONGODB_URI`` when it is set.
+the MongoDB named by ``MONGODB_URI`` when it is set. The embedded development server of
+`mongodb_session_manager.embedded` keeps its data in a temporary directory for the whole session
+(never the user's own), and is stopped at the end.
 """
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import mongomock
 import pytest
 from pymongo import MongoClient
 
+from mongodb_session_manager.embedded import DATA_DIR_ENV, stop_embedded_server
 from mongodb_session_manager.testing import CommandLog
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point ``MONGODB_SESSION_MANAGER_DATA_DIR`` at a temporary directory; stop its server at the end."""
+    path = tmp_path_factory.mktemp("embedded-session")
+    previous = os.environ.get(DATA_DIR_ENV)
+    os.environ[DATA_DIR_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        stop_embedded_server(path)
+        if previous is None:
+            os.environ.pop(DATA_DIR_ENV, None)
+        else:
+            os.environ[DATA_DIR_ENV] = previous
+
+
+@pytest.fixture
+def embedded_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh data directory for one test's embedded server (pass it as ``MONGODB_SESSION_MANAGER_DATA_DIR``).
+
+    The server started there, if any, is stopped after the test.
+    """
+    path = tmp_path_factory.mktemp("embedded")
+    yield path
+    stop_embedded_server(path)
 
 
 @pytest.fixture(scope="session")

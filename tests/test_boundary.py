@@ -179,6 +179,16 @@ REPOSITORY_CALLS: dict[str, RepositoryCall] = {
     "update_agent_config(session_id)": lambda r, bad: r.update_agent_config(bad, AGENT, model="m"),
     "update_agent_config(agent_id)": lambda r, bad: r.update_agent_config(VICTIM, bad, model="m"),
     "list_agents": lambda r, bad: r.list_agents(bad),
+    "list_message_documents(session_id)": lambda r, bad: r.list_message_documents(bad, AGENT),
+    "list_message_documents(agent_id)": lambda r, bad: r.list_message_documents(VICTIM, bad),
+    "latest_message_document(session_id)": lambda r, bad: r.latest_message_document(bad, AGENT),
+    "latest_message_document(agent_id)": lambda r, bad: r.latest_message_document(VICTIM, bad),
+    "session_messages": lambda r, bad: r.session_messages(bad),
+    "count_messages": lambda r, bad: r.count_messages([VICTIM, bad]),
+    "hold_session": lambda r, bad: r.hold_session(bad),
+    "release_session": lambda r, bad: r.release_session(bad),
+    "prune_messages(session_id)": lambda r, bad: r.prune_messages(bad, AGENT, 1),
+    "prune_messages(agent_id)": lambda r, bad: r.prune_messages(VICTIM, bad, 1),
 }
 
 ID_PARAMETERS = {"session_id", "agent_id", "multi_agent_id", "session", "session_agent", "multi_agent"}

@@ -194,6 +194,21 @@ def test_resuming_a_collection_agent_costs_at_most_three_reads(client, database_
     assert resumed.messages == agent.messages
 
 
+def test_a_long_collection_history_comes_back_in_one_read(client, database_name, repo, command_log):
+    """More messages than a find's default first batch (101) still come back without a getMore."""
+    repo.create_session(Session(session_id="long", session_type=SessionType.AGENT))
+    repo.create_agent("long", SessionAgent(agent_id="a", state={}, conversation_manager_state={}))
+    for index in range(150):
+        repo.create_message(
+            "long", "a", SessionMessage.from_message({"role": "user", "content": [{"text": "x"}]}, index)
+        )
+    command_log.clear()
+
+    assert [m.message_id for m in repo.list_messages("long", "a")] == list(range(150))
+    assert [m["message_id"] for m in repo.session_messages("long")["a"]] == list(range(150))
+    assert "getMore" not in command_log.commands
+
+
 # ----------------------------------------------------------------- GridFS and delete
 
 

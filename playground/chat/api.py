@@ -199,9 +199,15 @@ def session_history(session_id: SessionId, factory: Factory) -> History:
 
 @router.get("/sessions/{session_id}")
 def session_info(session_id: SessionId, factory: Factory) -> SessionInfo:
-    """Session metadata, the agent's model, the latest answer's metrics and the feedback, in one MongoDB command."""
+    """Session metadata, the agent's model, message count and latest answer's metrics, and the feedback.
+
+    Messages are read through the library, whichever layout holds them: one aggregate for the session's fields
+    (with the embedded messages counted by MongoDB) and one read of the latest message; an agent in the
+    collection layout adds a count on its messages collection and a read of its layout marker.
+    """
+    repository = _repository(factory)
     agent = f"$agents.{AGENT_ID}"  # the agent id has no characters that need escaping in a field path
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"_id": session_id}},
         {
             "$project": {
@@ -212,28 +218,24 @@ def session_info(session_id: SessionId, factory: Factory) -> SessionInfo:
                 "feedbacks": 1,
                 "model": f"{agent}.agent_data.model",
                 "system_prompt": f"{agent}.agent_data.system_prompt",
-                "message_count": {"$size": {"$ifNull": [f"{agent}.messages", []]}},
-                "latest_metrics": {
-                    "$let": {
-                        "vars": {"latest": {"$arrayElemAt": [{"$ifNull": [f"{agent}.messages", []]}, -1]}},
-                        "in": "$$latest.event_loop_metrics",
-                    }
-                },
+                "agent_counts": MongoDBSessionRepository.agent_message_counts_expression(),
             }
         },
     ]
-    documents = list(_repository(factory).collection.aggregate(pipeline))
+    documents = list(repository.collection.aggregate(pipeline))
     if not documents:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
     document = documents[0]
-    metrics = document.get("latest_metrics") or None
+    counts = repository.count_messages([session_id], agent_counts={session_id: document.get("agent_counts") or []})
+    latest = _latest_message(repository, session_id)
+    metrics = (latest or {}).get("event_loop_metrics") or None
     return SessionInfo(
         session_id=session_id,
         created_at=document.get("created_at"),
         updated_at=document.get("updated_at"),
         model=document.get("model"),
         system_prompt=document.get("system_prompt"),
-        message_count=document.get("message_count", 0),
+        message_count=counts.get(session_id, {}).get(AGENT_ID, 0),
         metadata=_plain(document.get("metadata") or {}),
         latest_metrics=(
             {**metrics.get("accumulated_usage", {}), **metrics.get("accumulated_metrics", {})} if metrics else None
@@ -265,10 +267,21 @@ def _open_session(factory: MongoDBSessionManagerFactory, session_id: str) -> Mon
 
 
 def _repository(factory: MongoDBSessionManagerFactory) -> MongoDBSessionRepository:
-    """A repository on the factory's shared client, for reads that must not create the session."""
+    """A repository on the factory's shared client, for reads that must not create the session (nor indexes)."""
     return MongoDBSessionRepository(
-        client=factory.client, database_name=factory.database_name, collection_name=factory.collection_name
+        client=factory.client,
+        database_name=factory.database_name,
+        collection_name=factory.collection_name,
+        create_indexes=False,
     )
+
+
+def _latest_message(repository: MongoDBSessionRepository, session_id: str) -> dict[str, Any] | None:
+    """The agent's latest stored message, in either layout; None when it has none (or no agent yet)."""
+    try:
+        return repository.latest_message_document(session_id, AGENT_ID)
+    except SessionNotFoundError:
+        return None
 
 
 def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:

@@ -51,6 +51,8 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
             connection_string=settings.mongodb_uri,
             database_name=settings.database_name,
             collection_name=settings.collection_name,
+            message_storage=settings.message_storage,
+            serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
         )
         app.state.model = model if model is not None else create_model()
         logger.info("collection=<%s.%s> | chat playground started", settings.database_name, settings.collection_name)

@@ -1,69 +1,106 @@
-"""``uv run playground``: serve the chat page and its streaming backend with one command."""
+"""``uv run playground``: serve the chat page and its streaming backend with one command.
+
+Every start-up failure (a missing extra, a bad setting, an unreachable MongoDB, a port in use) is one line on
+stderr and a non-zero exit status; ``--debug`` or ``LOG_LEVEL=DEBUG`` shows the traceback instead.
+"""
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
+from mongodb_session_manager.startup import (
+    StartupError,
+    debug_requested,
+    describe_uri,
+    listening_socket,
+    reachable_mongodb,
+)
 
-from mongodb_session_manager.demo_model import create_model, describe_model
+__all__ = ["describe_uri", "main"]
 
-from .app import create_app
-from .config import Settings
-
-__all__ = ["create_app", "describe_uri", "main"]
-
-_CREDENTIALS = re.compile(r"//[^@/]*@")
-
-
-def describe_uri(uri: str) -> str:
-    """Return ``uri`` without credentials and options, safe to print."""
-    return _CREDENTIALS.sub("//", uri.split("?", 1)[0])
+PROGRAM = "playground"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Say which MongoDB and model the playground uses and where to open it, then serve it with uvicorn."""
-    parser = argparse.ArgumentParser(prog="playground", description="Chat playground for mongodb-session-manager")
+    """Check the settings, MongoDB and the port, say which MongoDB and model it uses and where to open it, serve.
+
+    Invalid settings stop the start with one line and exit status 2; an unreachable MongoDB, a missing extra
+    or a port in use with one line and exit status 1.
+    """
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="Chat playground for mongodb-session-manager")
     parser.add_argument("--host", help="interface to listen on (default: PLAYGROUND_HOST, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: PLAYGROUND_PORT, 8880)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure (also LOG_LEVEL=DEBUG)")
     args = parser.parse_args(argv)
+    debug = args.debug or debug_requested()
+
+    try:
+        import uvicorn
+        from pydantic import ValidationError
+
+        from mongodb_session_manager.demo_model import create_model, describe_model
+
+        from .app import create_app
+        from .config import Settings
+    except ImportError as error:
+        if debug:
+            raise
+        print(
+            f"{PROGRAM}: the playground extra is not installed (no module {error.name!r}); run "
+            f'"uv run --extra playground playground" or pip install "mongodb-session-manager[playground]"',
+            file=sys.stderr,
+        )
+        return 1
 
     try:
         settings = Settings()
     except ValidationError as error:
+        if debug:
+            raise
         messages = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
-        print(f"playground: invalid configuration: {messages}", file=sys.stderr)
+        print(f"{PROGRAM}: invalid configuration: {messages} (PLAYGROUND_* environment or .env)", file=sys.stderr)
         return 2
+    debug = debug or settings.log_level.upper() == "DEBUG"
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    if settings.mongodb_uri:
-        print(f"playground: MongoDB at {describe_uri(settings.mongodb_uri)}", file=sys.stderr)
-    else:
-        from mongodb_session_manager.embedded import ensure_embedded_server
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    sock = None
+    try:
+        sock = listening_socket(host, port, hint="choose another with --port or PLAYGROUND_PORT")
+        uri = reachable_mongodb(
+            settings.mongodb_uri,
+            settings.server_selection_timeout_ms,
+            hint="check MONGODB_URI (or PLAYGROUND_MONGODB_URI), or unset it to use the embedded development server",
+        )
+    except StartupError as error:
+        if sock is not None:
+            sock.close()
+        if debug:
+            raise
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return 1
 
-        uri = ensure_embedded_server()
+    if settings.mongodb_uri:
+        print(f"{PROGRAM}: MongoDB at {describe_uri(uri)}", file=sys.stderr)
+    else:
         print(
-            f"playground: no MONGODB_URI set; using the embedded development MongoDB server at {uri} "
-            "(data under MONGODB_SESSION_MANAGER_DATA_DIR or ./.mongodb-session-manager/)",
+            f"{PROGRAM}: no MONGODB_URI set; using the embedded development MongoDB server at {uri} "
+            "(details: mongodb-session-manager embedded status)",
             file=sys.stderr,
         )
         settings = settings.model_copy(update={"mongodb_uri": uri})
     model = create_model()
-    print(f"playground: model: {describe_model(model)}", file=sys.stderr)
+    print(f"{PROGRAM}: model: {describe_model(model)}", file=sys.stderr)
     print(
-        f"playground: sessions in {settings.database_name}.{settings.collection_name} (browse them with "
-        f"DATABASE_NAME={settings.database_name} COLLECTION_NAME={settings.collection_name} uv run session-viewer)",
+        f"{PROGRAM}: sessions in {settings.database_name}.{settings.collection_name} "
+        "(browse them with: uv run --extra viewer session-viewer)",
         file=sys.stderr,
     )
-
-    import uvicorn
-
-    host = args.host or settings.host
-    port = args.port if args.port is not None else settings.port
-    print(f"playground: open http://{host}:{port}/chat.html", file=sys.stderr)
-    uvicorn.run(create_app(settings, model=model), host=host, port=port, log_level="warning")
+    print(f"{PROGRAM}: open http://{host}:{sock.getsockname()[1]}/chat.html", file=sys.stderr)
+    config = uvicorn.Config(create_app(settings, model=model), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

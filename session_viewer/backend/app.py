@@ -8,12 +8,14 @@ from fastapi import FastAPI, Request, status
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
+from strands.types.exceptions import StorageError
+
+from mongodb_session_manager import SessionException, StorageUnavailableError
 
 from .config import Settings
 from .database import lifespan_for
-from .fields import FieldCatalog
 from .middleware import RequestSizeLimit, SecurityHeaders
-from .routes import health, metadata, sessions
+from .routes import collections, health, metadata, sessions, snapshots
 from .routes.frontend import mount_frontend
 
 __all__ = ["create_app"]
@@ -41,14 +43,17 @@ def create_app(settings: Settings, client_options: Mapping[str, Any] | None = No
         openapi_url="/api/v1/openapi.json",
     )
     app.state.settings = settings
-    app.state.field_catalog = FieldCatalog(settings.enum_fields, settings.enum_max_values)
 
     app.include_router(health.router)
+    app.include_router(collections.router)
     app.include_router(metadata.router)
     app.include_router(sessions.router)
+    app.include_router(snapshots.router)
     mount_frontend(app)
 
     app.add_exception_handler(PyMongoError, _database_error)
+    app.add_exception_handler(SessionException, _database_error)  # the library's errors, when reading messages
+    app.add_exception_handler(StorageError, _database_error)  # MongoDBStorage's, when reading snapshot sessions
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders)
     if settings.allowed_origins:
@@ -66,6 +71,6 @@ def create_app(settings: Settings, client_options: Mapping[str, Any] | None = No
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
     """Answer 503 when MongoDB is unreachable and 500 for any other MongoDB error; details go to the log only."""
     logger.warning("path=<%s> | error=<%s> | database request failed", request.url.path, type(error).__name__)
-    if isinstance(error, ConnectionFailure):
+    if isinstance(error, ConnectionFailure | StorageUnavailableError) or isinstance(error.__cause__, ConnectionFailure):
         return JSONResponse({"detail": "database unavailable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
     return JSONResponse({"detail": "database error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)

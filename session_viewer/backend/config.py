@@ -5,6 +5,9 @@ import secrets
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mongodb_session_manager.documents import DEFAULT_COLLECTION, DEFAULT_DATABASE
+from mongodb_session_manager.startup import SERVER_SELECTION_TIMEOUT_MS
+
 MIN_PASSWORD_LENGTH = 16
 """Shortest ``BACKEND_PASSWORD`` accepted."""
 
@@ -24,8 +27,15 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = Field(
         default=None, description="MongoDB URI; unset starts the embedded development server."
     )
-    database_name: str = Field(default="database_name", min_length=1)
-    collection_name: str = Field(default="collection_name", min_length=1)
+    database_name: str = Field(default=DEFAULT_DATABASE, min_length=1)
+    collection_name: str = Field(
+        default=DEFAULT_COLLECTION, min_length=1, description="The collection shown first; the header switches."
+    )
+    snapshot_collection_name: str = Field(
+        default="strands_storage",
+        min_length=1,
+        description="MongoDBStorage collection (in DATABASE_NAME) whose snapshot sessions are listed, if it exists.",
+    )
     backend_password: SecretStr | None = Field(
         default=None, description=f"Password for full access, at least {MIN_PASSWORD_LENGTH} characters."
     )
@@ -37,7 +47,7 @@ class Settings(BaseSettings):
     enum_fields_str: str = Field(default="", description="Comma-separated metadata fields offered as value lists.")
     enum_max_values: int = Field(default=50, ge=1, le=1000)
     max_request_bytes: int = Field(default=16384, ge=256)
-    server_selection_timeout_ms: int = Field(default=5000, ge=100)
+    server_selection_timeout_ms: int = Field(default=SERVER_SELECTION_TIMEOUT_MS, ge=100)
     log_level: str = "INFO"
 
     @field_validator("backend_password", mode="before")

@@ -1,18 +1,39 @@
-"""The MongoDB client of the app: opened in the lifespan, handed to routes as a dependency."""
+"""The MongoDB clients of the app: opened in the lifespan, handed to routes as dependencies.
+
+Sessions are searched with the async client; messages are read through the library
+(``MongoDBSessionRepository`` on a sync client from the same settings, called in a worker thread), which
+knows where each agent keeps them: in the session document or in ``<collection>.messages``. Which collection a
+request reads is `get_namespace`: the configured one, or the one its ``collection`` parameter names among those
+``namespaces.Namespaces`` lists.
+"""
 
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
-from pymongo import AsyncMongoClient
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from .config import Settings
+from mongodb_session_manager import MongoDBSessionRepository
 
-__all__ = ["connection_string", "describe_uri", "get_collection", "lifespan_for"]
+from .config import Settings
+from .fields import FieldCatalog
+from .namespaces import Namespaces, UnknownNamespaceError, split_namespace
+from .snapshots import SnapshotSessions
+
+__all__ = [
+    "Namespace",
+    "connection_string",
+    "describe_uri",
+    "get_collection",
+    "get_field_catalog",
+    "get_namespace",
+    "get_repository",
+    "lifespan_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +58,14 @@ def describe_uri(uri: str) -> str:
 def lifespan_for(
     settings: Settings, client_options: Mapping[str, Any] | None = None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Build the app lifespan that opens the async client at start-up and closes it at shutdown.
+    """Build the app lifespan that opens the clients at start-up and closes them at shutdown.
+
+    Nothing is sent to MongoDB at start-up: the clients connect on first use, and the repositories create
+    no index (the viewer only reads, and may run as a read-only user).
 
     Args:
         settings: Where to connect and which collection to read.
-        client_options: Extra ``AsyncMongoClient`` options (tests pass ``event_listeners``).
+        client_options: Extra ``MongoClient``/``AsyncMongoClient`` options (tests pass ``event_listeners``).
     """
 
     @asynccontextmanager
@@ -54,8 +78,15 @@ def lifespan_for(
             **(client_options or {}),
         }
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **options)
+        sync_client: MongoClient[dict[str, Any]] = MongoClient(uri, **options)
         app.state.mongo_client = client
-        app.state.collection = client[settings.database_name][settings.collection_name]
+        app.state.sync_client = sync_client
+        app.state.namespaces = Namespaces(f"{settings.database_name}.{settings.collection_name}")
+        app.state.repositories = {}
+        app.state.field_catalogs = {}
+        app.state.snapshot_sessions = SnapshotSessions(
+            client, settings.database_name, settings.snapshot_collection_name
+        )
         logger.info(
             "uri=<%s> | collection=<%s.%s> | session viewer connected",
             describe_uri(uri),
@@ -65,11 +96,63 @@ def lifespan_for(
         try:
             yield
         finally:
-            await client.close()
+            try:
+                await app.state.snapshot_sessions.storage.close()  # its own clients of other loops, if any
+                await client.close()
+            finally:
+                sync_client.close()
 
     return lifespan
 
 
-def get_collection(request: Request) -> AsyncCollection[dict[str, Any]]:
-    """Dependency: the sessions collection."""
-    return request.app.state.collection
+async def get_namespace(
+    request: Request,
+    collection: Annotated[
+        str | None,
+        Query(description="<database>.<collection> to read (default: the configured one); see /api/v1/collections"),
+    ] = None,
+) -> str:
+    """Dependency: the namespace this request reads, validated against the listed ones.
+
+    Raises:
+        HTTPException: 400 when ``collection`` is malformed or holds no sessions.
+    """
+    try:
+        return await request.app.state.namespaces.resolve(request.app.state.mongo_client, collection)
+    except UnknownNamespaceError as error:
+        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=str(error)) from error
+
+
+Namespace = Annotated[str, Depends(get_namespace)]
+
+
+def get_collection(request: Request, namespace: Namespace) -> AsyncCollection[dict[str, Any]]:
+    """Dependency: the sessions collection this request reads."""
+    database, collection = split_namespace(namespace)
+    return request.app.state.mongo_client[database][collection]
+
+
+def get_repository(request: Request, namespace: Namespace) -> MongoDBSessionRepository:
+    """Dependency: the library's repository on that collection, for reading messages in any layout.
+
+    It is synchronous: call it in a thread. One per listed namespace, made on first use; making it sends nothing.
+    """
+    repositories: dict[str, MongoDBSessionRepository] = request.app.state.repositories
+    if namespace not in repositories:
+        database, collection = split_namespace(namespace)
+        repositories[namespace] = MongoDBSessionRepository(
+            client=request.app.state.sync_client,
+            database_name=database,
+            collection_name=collection,
+            create_indexes=False,
+        )
+    return repositories[namespace]
+
+
+def get_field_catalog(request: Request, namespace: Namespace) -> FieldCatalog:
+    """Dependency: the filterable metadata fields of that collection (one catalog per listed namespace)."""
+    catalogs: dict[str, FieldCatalog] = request.app.state.field_catalogs
+    if namespace not in catalogs:
+        settings = request.app.state.settings
+        catalogs[namespace] = FieldCatalog(settings.enum_fields, settings.enum_max_values)
+    return catalogs[namespace]

@@ -15,6 +15,16 @@ class Health(BaseModel):
     database: Literal["ok", "unavailable"]
 
 
+class Collections(BaseModel):
+    """The collections the viewer can read, as ``<database>.<collection>``; the configured one first."""
+
+    default: str
+    collections: list[str]
+    snapshots: str | None = Field(
+        default=None, description="The snapshot storage collection, when it exists (see /api/v1/snapshots/search)."
+    )
+
+
 class MetadataField(BaseModel):
     """A filterable (indexed) metadata field."""
 
@@ -188,3 +198,42 @@ class SessionDetail(BaseModel):
     agents: list[AgentInfo]
     feedback_counts: FeedbackCounts
     timeline: list[TimelineItem]
+
+
+class SnapshotSummary(BaseModel):
+    """One snapshot session in a listing, from its storage keys only."""
+
+    session_id: str
+    agent_ids: list[str]
+    checkpoint_count: int
+
+
+class SnapshotPage(BaseModel):
+    """One page of snapshot sessions, in id order; ``available`` is false when the storage collection is absent."""
+
+    available: bool
+    collection: str
+    total: int
+    limit: int
+    offset: int
+    sessions: list[SnapshotSummary]
+
+
+class SnapshotAgent(BaseModel):
+    """An agent of a snapshot session, as its latest snapshot holds it."""
+
+    agent_id: str
+    snapshot_created_at: str | None
+    message_count: int
+    system_prompt: str | None
+    state: dict[str, Any]
+
+
+class SnapshotDetail(BaseModel):
+    """One snapshot session, read-only: its agents' latest snapshots and their messages (no timestamps)."""
+
+    session_id: str
+    snapshot_created_at: str | None
+    checkpoint_count: int
+    agents: list[SnapshotAgent]
+    timeline: list[MessageItem]

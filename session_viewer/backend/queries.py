@@ -1,6 +1,8 @@
 """MongoDB queries of the viewer, built as plain data (no I/O): search, counts, metadata fields, one session.
 
 Everything a list shows is computed by MongoDB: the search ships per-session counts, never message bodies.
+Where messages live is the library's business: the search embeds its message-count expression, and the
+messages themselves are read through ``MongoDBSessionRepository`` (see ``routes/sessions.py``).
 """
 
 import json
@@ -9,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from mongodb_session_manager import MongoDBSessionRepository
 
 __all__ = [
     "METADATA_PREFIX",
@@ -143,7 +147,9 @@ def search_pipeline(match: Mapping[str, Any], offset: int, limit: int) -> list[d
     """Build the aggregation returning one page of session summaries, newest first.
 
     The page is cut before anything is computed; per session only the id, dates, metadata, agent ids,
-    message count and feedback counts leave the server.
+    feedback counts and, in ``agent_counts``, the library's per-agent message counts (``$size`` of the
+    embedded messages, and which agents keep theirs in ``<collection>.messages``) leave the server; pass
+    them to ``MongoDBSessionRepository.count_messages``.
     """
     agents = {"$objectToArray": {"$ifNull": ["$agents", {}]}}
     feedbacks = {"$cond": [{"$isArray": "$feedbacks"}, "$feedbacks", []]}
@@ -154,7 +160,7 @@ def search_pipeline(match: Mapping[str, Any], offset: int, limit: int) -> list[d
         {"$limit": limit},
         {
             "$project": {
-                "_id": 0,
+                "_id": 1,
                 "session_id": {"$ifNull": ["$session_id", "$_id"]},
                 "created_at": 1,
                 "updated_at": 1,
@@ -166,21 +172,7 @@ def search_pipeline(match: Mapping[str, Any], offset: int, limit: int) -> list[d
                         "in": {"$ifNull": ["$$agent.v.agent_data.agent_id", "$$agent.k"]},
                     }
                 },
-                "message_count": {
-                    "$sum": {
-                        "$map": {
-                            "input": agents,
-                            "as": "agent",
-                            "in": {
-                                "$cond": [
-                                    {"$isArray": "$$agent.v.messages"},
-                                    {"$size": "$$agent.v.messages"},
-                                    0,
-                                ]
-                            },
-                        }
-                    }
-                },
+                "agent_counts": MongoDBSessionRepository.agent_message_counts_expression(),
                 "feedback_up": _count_ratings(feedbacks, {"$eq": ["$$feedback.rating", "up"]}),
                 "feedback_down": _count_ratings(feedbacks, {"$eq": ["$$feedback.rating", "down"]}),
                 "feedback_neutral": _count_ratings(
@@ -233,9 +225,10 @@ def enum_values_pipeline(field: str, max_values: int) -> list[dict[str, Any]]:
 
 
 def detail_pipeline(session_id: str) -> list[dict[str, Any]]:
-    """Build the aggregation reading what the timeline shows of one session.
+    """Build the aggregation reading what the timeline shows of one session, except the messages.
 
-    Agent state, conversation-manager state, multi-agent state and the viewer password stay on the server.
+    The messages are read through the library (``MongoDBSessionRepository.session_messages``). Messages,
+    agent state, conversation-manager state, multi-agent state and the viewer password stay on the server.
     """
     return [
         {"$match": {"_id": session_id}},
@@ -257,7 +250,6 @@ def detail_pipeline(session_id: str) -> list[dict[str, Any]]:
                             "agent_id": "$$agent.v.agent_data.agent_id",
                             "model": "$$agent.v.agent_data.model",
                             "system_prompt": "$$agent.v.agent_data.system_prompt",
-                            "messages": "$$agent.v.messages",
                         },
                     }
                 },

@@ -1,13 +1,17 @@
-"""The unified timeline of one session: every agent's messages and the feedback, in time order."""
+"""The unified timeline of one session: every agent's messages and the feedback, in time order.
 
-from collections.abc import Mapping
+Messages come from the library (``MongoDBSessionRepository.session_messages``) already decoded, whatever
+their layout; the session's other fields come as stored (``queries.detail_pipeline``).
+"""
+
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from mongodb_session_manager.documents import unescape_key
 
 from .markdown import markdown_ast
-from .values import byte_size, iso_utc, json_safe, parse_timestamp
+from .values import byte_size, iso_utc, json_safe, parse_timestamp, plain_json
 
 __all__ = ["convert_block", "feedback_counts", "session_detail"]
 
@@ -15,24 +19,32 @@ _ATTACHMENT_TYPES = ("image", "document", "video", "audio")
 _USAGE_KEYS = ("inputTokens", "outputTokens", "totalTokens")
 
 
-def session_detail(document: Mapping[str, Any]) -> dict[str, Any]:
-    """Build the API view of one session from the document read by ``queries.detail_pipeline``."""
+def session_detail(document: Mapping[str, Any], messages: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Build the API view of one session.
+
+    Args:
+        document: The session read by ``queries.detail_pipeline``.
+        messages: Every agent's messages by agent id, as ``MongoDBSessionRepository.session_messages``
+            returns them (an agent of ``document`` missing here has none).
+    """
     session_created = parse_timestamp(document.get("created_at"))
     entries: list[tuple[datetime | None, dict[str, Any]]] = []
     agents: list[dict[str, Any]] = []
     for agent in document.get("agents") or []:
         agent_id = _agent_id(agent)
-        messages = [m for m in agent.get("messages") or [] if isinstance(m, Mapping)]
-        messages.sort(key=lambda message: _int(message.get("message_id")))
+        stored = messages.get(unescape_key(str(agent.get("key", "")))) or []
+        agent_messages = sorted(
+            (m for m in stored if isinstance(m, Mapping)), key=lambda message: _int(message.get("message_id"))
+        )
         agents.append(
             {
                 "agent_id": agent_id,
                 "model": _text_or_none(agent.get("model")),
                 "system_prompt": _text_or_none(agent.get("system_prompt")),
-                "message_count": len(messages),
+                "message_count": len(agent_messages),
             }
         )
-        for message in messages:
+        for message in agent_messages:
             moment = parse_timestamp(message.get("created_at"))
             entries.append((moment, _message_item(agent_id, message, moment)))
     feedbacks = [f for f in document.get("feedbacks") or [] if isinstance(f, Mapping)]
@@ -95,7 +107,7 @@ def _feedback_item(feedback: Mapping[str, Any], moment: datetime | None) -> dict
 
 
 def convert_block(block: Mapping[str, Any]) -> dict[str, Any]:
-    """Convert one strands content block to its API form (see API.md)."""
+    """Convert one strands content block, as the library returns it (decoded), to its API form (see API.md)."""
     if isinstance(block.get("text"), str):
         return {"kind": "text", "markdown": markdown_ast(block["text"])}
     tool_use = block.get("toolUse")
@@ -104,7 +116,7 @@ def convert_block(block: Mapping[str, Any]) -> dict[str, Any]:
             "kind": "tool_use",
             "name": str(tool_use.get("name", "")),
             "tool_use_id": str(tool_use.get("toolUseId", "")),
-            "input": json_safe(tool_use.get("input")),
+            "input": plain_json(tool_use.get("input")),
         }
     tool_result = block.get("toolResult")
     if isinstance(tool_result, Mapping):
@@ -116,24 +128,24 @@ def convert_block(block: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(reasoning, Mapping):
         text = (reasoning.get("reasoningText") or {}).get("text")
         return {"kind": "reasoning", "text": text if isinstance(text, str) else "[redacted reasoning]"}
-    return {"kind": "other", "json": json_safe(block)}
+    return {"kind": "other", "json": plain_json(block)}
 
 
 def _tool_result(result: Mapping[str, Any]) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     for item in result.get("content") or []:
         if not isinstance(item, Mapping):
-            content.append({"kind": "json", "json": json_safe(item)})
+            content.append({"kind": "json", "json": plain_json(item)})
         elif isinstance(item.get("text"), str):
             content.append({"kind": "text", "text": item["text"]})
         elif "json" in item:
-            content.append({"kind": "json", "json": json_safe(item["json"])})
+            content.append({"kind": "json", "json": plain_json(item["json"])})
         else:
             kinds = [kind for kind in _ATTACHMENT_TYPES if isinstance(item.get(kind), Mapping)]
             if kinds:
                 content.append(_attachment(kinds[0], item[kinds[0]]))
             else:
-                content.append({"kind": "json", "json": json_safe(item)})
+                content.append({"kind": "json", "json": plain_json(item)})
     return {
         "kind": "tool_result",
         "tool_use_id": str(result.get("toolUseId", "")),

@@ -55,6 +55,14 @@ def json_safe(value: Any) -> Any:
     return _json_safe(decode_value(value))
 
 
+def plain_json(value: Any) -> Any:
+    """Convert a value the library already decoded (a message read through it) to JSON, like `json_safe`.
+
+    Decoding it again could turn a user value that looks like the library's stored form into another one.
+    """
+    return _json_safe(value)
+
+
 def _json_safe(value: Any) -> Any:
     if value is None or isinstance(value, bool | str | int):
         return value

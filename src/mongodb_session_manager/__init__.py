@@ -35,6 +35,8 @@ from .hooks import (
 from .manager import MongoDBSessionManager
 from .pool import MongoDBConnectionPool
 from .repository import MongoDBSessionRepository
+from .storage import MongoDBStorage
+from .transfer import export_sessions, import_sessions
 
 __version__ = "0.6.0"
 
@@ -51,6 +53,7 @@ __all__ = [
     "MongoDBSessionManager",
     "MongoDBSessionManagerFactory",
     "MongoDBSessionRepository",
+    "MongoDBStorage",
     "SessionDataError",
     "SessionException",
     "SessionExistsError",
@@ -64,7 +67,9 @@ __all__ = [
     "create_metadata_sqs_hook",
     "create_metadata_websocket_hook",
     "create_mongodb_session_manager",
+    "export_sessions",
     "get_global_factory",
+    "import_sessions",
     "initialize_global_factory",
     "is_feedback_sns_hook_available",
     "is_metadata_sqs_hook_available",

@@ -19,12 +19,14 @@ first, so a message is never half-written: until its document exists, the file i
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import bson
+from bson import ObjectId
 from gridfs import GridFSBucket
-from pymongo import ASCENDING, IndexModel, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, OperationFailure
 
@@ -38,6 +40,8 @@ _TOO_LARGE_CODES = {10334, 17419, 17420}
 _DUPLICATE_KEY = 11000
 _ROW_ID_FIELDS = ("session_id", "agent_id", "message_id")
 _STUB_FIELDS = ("message_id", "created_at", "updated_at")
+_WHOLE_BATCH = 2**31 - 1
+"""A batch size that lets the server fill its 16 MB reply: a whole session's messages usually come in one."""
 
 _indexed: dict[int, set[tuple[str, str]]] = {}
 """Namespaces whose indexes this process created, per client (by identity)."""
@@ -163,6 +167,75 @@ class CollectionMessages:
                 self.chunks.delete_many({"files_id": {"$in": file_ids}})
                 self.files.delete_many({"_id": {"$in": file_ids}})
 
+    def prune(self, session_id: str, agent_id: str, keep_last: int) -> tuple[int, int | None]:
+        """Delete the agent's message documents (and GridFS files) older than its ``keep_last`` newest.
+
+        One find picks the first kept id through the unique index, one ``delete_many`` removes the ids
+        below it, then the files of those messages go (one find, two deletes when there are any).
+
+        Returns:
+            How many messages were deleted, and the first kept ``message_id`` (None when nothing was deleted).
+        """
+        key = {"session_id": session_id, "agent_id": agent_id}
+        with self._errors(session_id):
+            kept = list(
+                self.messages.find(key, {"_id": 0, "message_id": 1})
+                .sort("message_id", DESCENDING)
+                .skip(keep_last - 1)
+                .limit(1)
+            )
+            if not kept:
+                return 0, None
+            cutoff = kept[0]["message_id"]
+            deleted = self.messages.delete_many({**key, "message_id": {"$lt": cutoff}}).deleted_count
+            files = {"metadata.session_id": session_id, "metadata.agent_id": agent_id}
+            self._delete_files({**files, "metadata.message_id": {"$lt": cutoff}})
+        return deleted, cutoff if deleted else None
+
+    def delete_orphans(self, sessions: Collection, before: datetime, batch_size: int) -> dict[str, int]:
+        """Delete the message documents and GridFS files written before ``before`` whose session is gone.
+
+        Walks the distinct session ids of each collection in index order (``$sort`` + ``$group``, which
+        MongoDB serves with a distinct scan of the index), ``batch_size`` at a time: one ``$in`` find on
+        the session collection's ``_id`` per batch, and deletes only for the batches with missing sessions.
+
+        Returns:
+            ``{"sessions": ..., "messages": ..., "files": ...}``: the orphaned session ids found and what was deleted.
+        """
+        removed = {"sessions": 0, "messages": 0, "files": 0}
+        gone: set[str] = set()
+        for batch in _batches(self._session_ids(self.messages, "session_id"), batch_size):
+            missing = _missing_sessions(sessions, batch)
+            if missing:
+                gone.update(missing)
+                stored_before = ObjectId.from_datetime(before + timedelta(seconds=1))  # ids hold whole seconds
+                query = {"session_id": {"$in": missing}, "_id": {"$lt": stored_before}}
+                removed["messages"] += self.messages.delete_many(query).deleted_count
+        for batch in _batches(self._session_ids(self.files, "metadata.session_id"), batch_size):
+            missing = _missing_sessions(sessions, batch)
+            if missing:
+                gone.update(missing)
+                query = {"metadata.session_id": {"$in": missing}, "uploadDate": {"$lt": before}}
+                removed["files"] += self._delete_files(query)
+        removed["sessions"] = len(gone)
+        return removed
+
+    def _session_ids(self, collection: Collection, field: str) -> Iterator[Any]:
+        """The distinct values of ``field`` in ``collection``, in index order, streamed by a cursor."""
+        pipeline: list[dict[str, Any]] = [{"$sort": {field: ASCENDING}}, {"$group": {"_id": f"${field}"}}]
+        with self._errors(None):
+            for row in collection.aggregate(pipeline):
+                yield row["_id"]
+
+    def _delete_files(self, query: Mapping[str, Any]) -> int:
+        """Delete the GridFS files matching ``query`` with their chunks (one find; two deletes if any match)."""
+        with self._errors(None):
+            file_ids = [file["_id"] for file in self.files.find(query, {"_id": 1})]
+            if file_ids:
+                self.chunks.delete_many({"files_id": {"$in": file_ids}})
+                self.files.delete_many({"_id": {"$in": file_ids}})
+        return len(file_ids)
+
     # ----------------------------------------------------------------- reads
 
     def read(self, session_id: str, agent_id: str, message_id: int) -> dict[str, Any] | None:
@@ -179,14 +252,45 @@ class CollectionMessages:
             query["message_id"] = {"$gte": offset}
         with self._errors(session_id):
             cursor = self.messages.find(query, {"_id": 0, "session_id": 0, "agent_id": 0})
-            cursor = cursor.sort("message_id", ASCENDING).limit(limit or 0)
+            cursor = cursor.sort("message_id", ASCENDING).limit(limit or 0).batch_size(limit or _WHOLE_BATCH)
             return [self._element(row) for row in cursor]
+
+    def latest(self, session_id: str, agent_id: str) -> dict[str, Any] | None:
+        """Return the agent's element with the highest ``message_id``, or None (one find through the index)."""
+        query = {"session_id": session_id, "agent_id": agent_id}
+        with self._errors(session_id):
+            row = self.messages.find_one(
+                query, {"_id": 0, "session_id": 0, "agent_id": 0}, sort=[("message_id", DESCENDING)]
+            )
+            return self._element(row) if row is not None else None
+
+    def session_elements(self, session_id: str, agent_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Return the elements of some agents of a session, by agent id, each in ``message_id`` order (one find)."""
+        wanted = list(agent_ids)
+        found: dict[str, list[dict[str, Any]]] = {agent_id: [] for agent_id in wanted}
+        query = {"session_id": session_id, "agent_id": {"$in": wanted}}
+        with self._errors(session_id):
+            cursor = self.messages.find(query, {"_id": 0, "session_id": 0})
+            cursor = cursor.sort([("agent_id", ASCENDING), ("message_id", ASCENDING)]).batch_size(_WHOLE_BATCH)
+            for row in cursor:
+                found[row["agent_id"]].append(self._element(row))
+        return found
+
+    def counts(self, session_ids: Iterable[str]) -> dict[tuple[str, str], int]:
+        """Count the message documents per ``(session_id, agent_id)`` of the given sessions (one ``$group``)."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"session_id": {"$in": list(session_ids)}}},
+            {"$group": {"_id": {"session_id": "$session_id", "agent_id": "$agent_id"}, "count": {"$sum": 1}}},
+        ]
+        with self._errors(None):
+            rows = self.messages.aggregate(pipeline, batchSize=_WHOLE_BATCH)
+            return {(row["_id"]["session_id"], row["_id"]["agent_id"]): row["count"] for row in rows}
 
     def rows(self, session_id: str, agent_id: str) -> list[dict[str, Any]]:
         """Return an agent's message documents as stored (stubs unresolved), in ``message_id`` order."""
         with self._errors(session_id):
             cursor = self.messages.find({"session_id": session_id, "agent_id": agent_id}, {"_id": 0})
-            return list(cursor.sort("message_id", ASCENDING))
+            return list(cursor.sort("message_id", ASCENDING).batch_size(_WHOLE_BATCH))
 
     # ----------------------------------------------------------------- plumbing
 
@@ -246,6 +350,24 @@ class CollectionMessages:
         if file_id is None:
             return docs.element_from_row(row)
         return dict(bson.decode(self.bucket.open_download_stream(file_id).read()))
+
+
+def _batches(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most ``size`` of ``values``."""
+    batch: list[Any] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _missing_sessions(sessions: Collection, session_ids: list[Any]) -> list[Any]:
+    """The ids of ``session_ids`` that have no session document (one ``$in`` find on ``_id``)."""
+    found = {row["_id"] for row in sessions.find({"_id": {"$in": session_ids}}, {"_id": 1})}
+    return [session_id for session_id in session_ids if session_id not in found]
 
 
 def _too_large(error: Exception) -> bool:

@@ -5,10 +5,11 @@ One document per session, ``_id == session_id``::
     {_id, session_id, session_type, created_at: Date, updated_at: Date,
      session_data: {created_at: "ISO", updated_at: "ISO"},
      session_viewer_password, metadata: {...}, feedbacks: [{rating, comment, created_at: Date}],
+     expires_at?: Date, legal_hold?: true,
      agents: {<escaped agent id>: {agent_data: {agent_id, state, conversation_manager_state,
                                                 _internal_state, model, system_prompt,
                                                 created_at: "ISO", updated_at: "ISO"},
-                                   created_at: Date, updated_at: Date,
+                                   created_at: Date, updated_at: Date, pruned_before?: int,
                                    messages: [{message_id, message, redact_message,
                                                created_at: "ISO", updated_at: "ISO",
                                                event_loop_metrics?}]}},
@@ -17,6 +18,10 @@ One document per session, ``_id == session_id``::
 An agent whose sub-document has ``message_storage: "collection"`` has no ``messages`` array: its
 messages are documents of ``<collection>.messages`` (`message_row`: the array element plus
 ``session_id`` and ``agent_id``); see ``collection_messages.py`` and ``promotion.py``.
+
+``expires_at`` (with ``ttl_hours``) is the date the TTL index ``expires_at_1`` deletes the session at;
+every write moves it, and a session with ``legal_hold: true`` has none. ``pruned_before`` is the lowest
+``message_id`` an agent kept when its oldest messages were pruned (the ids are never renumbered).
 
 strands compares restored objects with ``==``, so the ISO strings it wrote come back verbatim;
 BSON dates sit beside them where MongoDB needs to index or range-query time.
@@ -42,7 +47,7 @@ import re
 import secrets
 import string
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson.dbref import DBRef
@@ -52,6 +57,11 @@ from .errors import InvalidIdError, InvalidMetadataKeyError
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 """MongoDB's document size limit (``maxBsonObjectSize``)."""
+
+DEFAULT_DATABASE = "database_name"
+"""The database every constructor uses by default (the seeds' documented default); the apps and examples too."""
+DEFAULT_COLLECTION = "collection_name"
+"""The sessions collection every constructor uses by default; the apps and examples too."""
 
 VIEWER_PASSWORD_LENGTH = 32
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -70,6 +80,12 @@ MESSAGE_STORAGE_FIELD = "message_storage"
 """Field of an agent's sub-document that says ``"collection"`` when its messages left the document."""
 PAYLOAD_FILE_FIELD = "payload_file_id"
 """Field of a message document whose message is in GridFS (bigger than the document limit)."""
+EXPIRES_AT_FIELD = "expires_at"
+"""Date field of the session document that its TTL index expires on (set only with a ``ttl_hours``)."""
+LEGAL_HOLD_FIELD = "legal_hold"
+"""Field of the session document that says ``true`` while the session is held (it then never expires)."""
+PRUNED_BEFORE_FIELD = "pruned_before"
+"""Field of an agent's sub-document: the lowest ``message_id`` kept by the last prune (older ones are gone)."""
 _ROW_KEYS = frozenset({"_id", "session_id", "agent_id"})
 
 MAP_MARKER = "__msm_map__"
@@ -173,9 +189,10 @@ def new_viewer_password() -> str:
     return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(VIEWER_PASSWORD_LENGTH))
 
 
-def session_document(session: Session) -> dict[str, Any]:
-    """Build the document inserted for a new session."""
+def session_document(session: Session, ttl: timedelta | None = None) -> dict[str, Any]:
+    """Build the document inserted for a new session; with a ``ttl`` it expires that long after creation."""
     now = utc_now()
+    expiry = {EXPIRES_AT_FIELD: now + ttl} if ttl is not None else {}
     return {
         "_id": session.session_id,
         "session_id": session.session_id,
@@ -188,7 +205,57 @@ def session_document(session: Session) -> dict[str, Any]:
         "feedbacks": [],
         "agents": {},
         "multi_agents": {},
+        **expiry,
     }
+
+
+def check_ttl_hours(ttl_hours: Any) -> timedelta | None:
+    """Return the ``ttl_hours`` setting as a duration (None: sessions never expire).
+
+    Raises:
+        ValueError: ``ttl_hours`` is not None nor a positive, finite number of hours.
+    """
+    if ttl_hours is None:
+        return None
+    if isinstance(ttl_hours, bool) or not isinstance(ttl_hours, int | float) or not 0 < ttl_hours < float("inf"):
+        raise ValueError(f"ttl_hours=<{ttl_hours!r}> | ttl_hours must be None or a positive number of hours")
+    return timedelta(hours=ttl_hours)
+
+
+def expiring_updates(
+    query: Mapping[str, Any], update: Mapping[str, Any], ttl: timedelta | None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The (filter, update) variants of one session-document write that also move the session's expiry.
+
+    Without a ``ttl`` the write is returned as it is. With one, the first variant matches sessions not
+    under legal hold and sets ``expires_at`` to ``updated_at + ttl`` (``now + ttl`` when the write sets no
+    ``updated_at``); the second matches held sessions and leaves ``expires_at`` unset. Exactly one variant
+    can match a document, so running them in order until one matches applies the write once.
+    """
+    if ttl is None:
+        return [(dict(query), dict(update))]
+    sets = dict(update.get("$set", {}))
+    now = sets.get("updated_at")
+    sets[EXPIRES_AT_FIELD] = (now if isinstance(now, datetime) else utc_now()) + ttl
+    free = ({**query, LEGAL_HOLD_FIELD: {"$ne": True}}, {**update, "$set": sets})
+    held = ({**query, LEGAL_HOLD_FIELD: True}, dict(update))
+    return [free, held]
+
+
+SESSION_PROBE_PROJECTION = {"session_id": 1, "session_type": 1}
+"""Projection of a read that only tells whether a document is a session (see `is_session_document`)."""
+
+
+def is_session_document(document: Mapping[str, Any] | None) -> bool:
+    """Whether ``document`` (read with at least `SESSION_PROBE_PROJECTION`) is a session document.
+
+    A session document has ``_id == session_id`` (a string) and a ``session_type``; the documents of
+    ``<collection>.messages`` and of GridFS do not.
+    """
+    if not document:
+        return False
+    session_id = document.get("session_id")
+    return isinstance(session_id, str) and document.get("_id") == session_id and "session_type" in document
 
 
 def session_from_document(document: Mapping[str, Any]) -> Session:
@@ -231,6 +298,15 @@ def session_message_from(document: Mapping[str, Any]) -> SessionMessage:
     (0.1 to 0.3 ms of CPU per message; see "Resume CPU" on the performance page).
     """
     return SessionMessage(**{name: decode_value(document[name]) for name in _MESSAGE_FIELDS if name in document})
+
+
+def decoded_element(element: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored message element with ``message`` and ``redact_message`` decoded; other fields stay as stored."""
+    decoded = dict(element)
+    for name in _MESSAGE_VALUE_FIELDS:
+        if name in decoded:
+            decoded[name] = decode_value(decoded[name])
+    return decoded
 
 
 # ----------------------------------------------------------------- value codec

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from typing import Any
 
 from pymongo import MongoClient
@@ -17,7 +18,7 @@ from pymongo import MongoClient
 from . import documents as docs
 from .manager import MANAGER_KEYWORDS, MongoDBSessionManager, _check_keywords, _named_parameters
 from .pool import MongoDBConnectionPool, describe_client
-from .repository import DEFAULT_MAX_EMBEDDED_MESSAGES
+from .repository import DEFAULT_LIST_LIMIT, DEFAULT_MAX_EMBEDDED_MESSAGES, MongoDBSessionRepository
 
 __all__ = [
     "MongoDBSessionManagerFactory",
@@ -36,12 +37,13 @@ class MongoDBSessionManagerFactory:
     def __init__(
         self,
         connection_string: str | None = None,
-        database_name: str = "database_name",
-        collection_name: str = "collection_name",
+        database_name: str = docs.DEFAULT_DATABASE,
+        collection_name: str = docs.DEFAULT_COLLECTION,
         client: MongoClient[Any] | None = None,
         metadata_fields: list[str] | None = None,
         message_storage: str = docs.EMBEDDED,
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
+        ttl_hours: float | None = None,
         **kwargs: Any,
     ) -> None:
         """Borrow ``client`` if given, otherwise take the shared client from ``MongoDBConnectionPool``.
@@ -55,16 +57,21 @@ class MongoDBSessionManagerFactory:
             metadata_fields: Default ``metadata_fields`` for created managers.
             message_storage: Default ``message_storage`` (``"embedded"`` or ``"collection"``) for created managers.
             max_embedded_messages: Default ``max_embedded_messages`` for created managers.
+            ttl_hours: Default ``ttl_hours`` for created managers: their sessions expire that many hours
+                after their last write. None: sessions never expire.
             **kwargs: ``MongoClient`` options for the pool (for example ``maxPoolSize``). Ignored when
                 ``client`` is given.
 
         Raises:
             TypeError: A keyword argument is not a ``MongoClient`` option (nothing is connected).
             ValueError: ``minPoolSize`` and ``maxPoolSize`` are both given and conflict, or
-                ``message_storage``/``max_embedded_messages`` is invalid.
+                ``message_storage``/``max_embedded_messages``/``ttl_hours`` is invalid.
         """
         _check_keywords("MongoDBSessionManagerFactory", kwargs, _FACTORY_KEYWORDS)
         docs.check_message_layout(message_storage, max_embedded_messages)
+        docs.check_ttl_hours(ttl_hours)
+        self.ttl_hours = ttl_hours
+        self._repository: MongoDBSessionRepository | None = None
         self.message_storage = message_storage
         self.max_embedded_messages = max_embedded_messages
         self.database_name = database_name
@@ -111,8 +118,8 @@ class MongoDBSessionManagerFactory:
             database_name: Overrides the factory's database.
             collection_name: Overrides the factory's collection.
             **kwargs: Passed to ``MongoDBSessionManager`` (``metadata_fields``, ``metadata_hook``,
-                ``feedback_hook``, ...); ``metadata_fields``, ``message_storage`` and
-                ``max_embedded_messages`` default to the factory's.
+                ``feedback_hook``, ...); ``metadata_fields``, ``message_storage``,
+                ``max_embedded_messages`` and ``ttl_hours`` default to the factory's.
 
         Raises:
             InvalidIdError: ``session_id`` is not a non-empty string.
@@ -126,6 +133,7 @@ class MongoDBSessionManagerFactory:
         metadata_fields = kwargs.pop("metadata_fields", self.metadata_fields)
         kwargs.setdefault("message_storage", self.message_storage)
         kwargs.setdefault("max_embedded_messages", self.max_embedded_messages)
+        kwargs.setdefault("ttl_hours", self.ttl_hours)
         return MongoDBSessionManager(
             session_id=session_id,
             client=self._client,
@@ -134,6 +142,54 @@ class MongoDBSessionManagerFactory:
             metadata_fields=metadata_fields,
             **kwargs,
         )
+
+    def list_sessions(
+        self,
+        prefix: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        metadata: dict[str, Any] | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """List the sessions of the factory's database and collection, newest first, one page per call.
+
+        `MongoDBSessionRepository.list_sessions` on the shared client (one aggregate per page); the
+        factory's ``metadata_fields`` are the indexed fields ``metadata`` may filter on, besides any
+        other ``metadata.<field>`` index of the collection.
+
+        Raises:
+            ValueError: A filter, the limit or the cursor is invalid.
+            RuntimeError: If the factory was closed.
+        """
+        return self._sessions().list_sessions(
+            prefix=prefix,
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            metadata=metadata,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def _sessions(self) -> MongoDBSessionRepository:
+        """The repository the factory's own reads use (built once, on the shared client)."""
+        if self._closed:
+            raise RuntimeError("MongoDBSessionManagerFactory is closed; create a new factory")
+        if self._repository is None:
+            self._repository = MongoDBSessionRepository(
+                client=self._client,
+                database_name=self.database_name,
+                collection_name=self.collection_name,
+                metadata_fields=self.metadata_fields,
+                message_storage=self.message_storage,
+                max_embedded_messages=self.max_embedded_messages,
+                ttl_hours=self.ttl_hours,
+            )
+        return self._repository
 
     def get_connection_stats(self) -> dict[str, Any]:
         """Return connection stats without credentials (same shape as ``MongoDBConnectionPool.get_pool_stats``)."""
@@ -159,8 +215,8 @@ _global_factory: MongoDBSessionManagerFactory | None = None
 
 def initialize_global_factory(
     connection_string: str | None = None,
-    database_name: str = "database_name",
-    collection_name: str = "collection_name",
+    database_name: str = docs.DEFAULT_DATABASE,
+    collection_name: str = docs.DEFAULT_COLLECTION,
     client: MongoClient[Any] | None = None,
     **kwargs: Any,
 ) -> MongoDBSessionManagerFactory:
@@ -223,8 +279,8 @@ def close_global_factory() -> None:
 def create_mongodb_session_manager(
     session_id: str,
     connection_string: str | None = None,
-    database_name: str = "database_name",
-    collection_name: str = "collection_name",
+    database_name: str = docs.DEFAULT_DATABASE,
+    collection_name: str = docs.DEFAULT_COLLECTION,
     client: MongoClient[Any] | None = None,
     **kwargs: Any,
 ) -> MongoDBSessionManager:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pymongo import ASCENDING
@@ -44,7 +45,13 @@ class AgentMessages:
 class InlineMessages:
     """Message operations on the array inside the session document."""
 
-    def __init__(self, collection: Collection, errors: Errors, max_messages: int | None = None) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        errors: Errors,
+        max_messages: int | None = None,
+        ttl: timedelta | None = None,
+    ) -> None:
         """Bind to the session collection.
 
         Args:
@@ -52,10 +59,14 @@ class InlineMessages:
             errors: The repository's error translator.
             max_messages: The most messages an agent keeps here; an append past it reports `FULL`.
                 None: no limit (nothing is promoted on count).
+            ttl: The sessions' time to live: every write moves ``expires_at`` (see `documents.expiring_updates`).
         """
         self.collection = collection
         self._errors = errors
         self.max_messages = max_messages
+        self.ttl = ttl
+        self._pruned: dict[tuple[str, str], int] = {}
+        """Per agent, the ``pruned_before`` last seen (it only grows): where a page's positions start."""
 
     # ----------------------------------------------------------------- writes
 
@@ -164,6 +175,56 @@ class InlineMessages:
         }
         return self._update(session_id, query, update)
 
+    def prune(self, session_id: str, agent_id: str, keep_last: int) -> int | None:
+        """Drop the agent's messages older than its ``keep_last`` newest (a read, then one ``$pull`` if any go).
+
+        The update pulls the ids below the first kept one and raises the agent's ``pruned_before`` to it,
+        so appends running meanwhile (higher ids) are never touched.
+
+        Returns:
+            How many messages were dropped, or None when the agent's messages are in the collection layout.
+
+        Raises:
+            SessionNotFoundError: No such session or agent.
+        """
+        path = docs.agent_path(agent_id)
+        messages = f"${path}.messages"
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"_id": session_id}},
+            {
+                "$project": {
+                    "_id": 0,
+                    "agent_id": f"${path}.agent_data.agent_id",
+                    "storage": f"${path}.{docs.MESSAGE_STORAGE_FIELD}",
+                    "count": {"$size": {"$ifNull": [messages, []]}},
+                    "cutoff": {
+                        "$let": {"vars": {"kept": {"$arrayElemAt": [messages, -keep_last]}}, "in": "$$kept.message_id"}
+                    },
+                }
+            },
+        ]
+        with self._errors(session_id):
+            rows = list(self.collection.aggregate(pipeline))
+        if not rows or rows[0].get("agent_id") is None:
+            _existing_agent(None if not rows else {}, session_id, agent_id)
+        found = rows[0]
+        if _storage(found.get("storage")) == docs.COLLECTION:
+            return None
+        if found["count"] <= keep_last:
+            return 0
+        cutoff = found["cutoff"]
+        now = docs.utc_now()
+        query = {"_id": session_id, docs.message_storage_path(agent_id): {"$ne": docs.COLLECTION}}
+        update = {
+            "$pull": {f"{path}.messages": {"message_id": {"$lt": cutoff}}},
+            "$max": {f"{path}.{docs.PRUNED_BEFORE_FIELD}": cutoff},
+            "$set": {"updated_at": now, f"{path}.updated_at": now},
+        }
+        if not self._update(session_id, query, update):
+            return None  # promoted meanwhile: the collection layout prunes it
+        self._pruned[(session_id, agent_id)] = max(cutoff, self._pruned.get((session_id, agent_id), 0))
+        return int(found["count"]) - keep_last
+
     # ----------------------------------------------------------------- reads
 
     def read(self, session_id: str, agent_id: str, message_id: int) -> tuple[dict[str, Any] | None, str]:
@@ -194,20 +255,90 @@ class InlineMessages:
     def page(self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0) -> AgentMessages:
         """Return a page of an agent's elements (only that page is shipped) and the agent's layout.
 
+        ``offset`` is a ``message_id``: strands numbers an agent's messages 0, 1, 2, ..., so the element at
+        array position ``p`` has id ``p + pruned_before`` (0 until the agent is pruned). One find; two
+        the first time this object pages from an offset of an agent pruned since it last looked.
+
+        Raises:
+            SessionNotFoundError: No such session or agent.
+        """
+        key = (session_id, agent_id)
+        assumed = self._pruned.get(key, 0) if offset else 0
+        agent = self._page_at(session_id, agent_id, limit, max(0, offset - assumed))
+        pruned = agent.get(docs.PRUNED_BEFORE_FIELD)
+        pruned = pruned if isinstance(pruned, int) and not isinstance(pruned, bool) else 0
+        if pruned:
+            self._pruned[key] = pruned
+        if offset and pruned != assumed:  # positions start at the first kept id: read the right page
+            agent = self._page_at(session_id, agent_id, limit, max(0, offset - pruned))
+        return AgentMessages(list(agent.get("messages", [])), _storage(agent.get(docs.MESSAGE_STORAGE_FIELD)))
+
+    def _page_at(self, session_id: str, agent_id: str, limit: int | None, position: int) -> Mapping[str, Any]:
+        """The agent's sub-document with the elements from array ``position`` on (one find).
+
         Raises:
             SessionNotFoundError: No such session or agent.
         """
         path = docs.agent_path(agent_id)
-        page: Any = 1 if offset == 0 and limit is None else {"$slice": [offset, limit or _ALL_REMAINING]}
+        page: Any = 1 if position == 0 and limit is None else {"$slice": [position, limit or _ALL_REMAINING]}
         projection = {
             f"{path}.agent_data.agent_id": 1,
             f"{path}.{docs.MESSAGE_STORAGE_FIELD}": 1,
+            f"{path}.{docs.PRUNED_BEFORE_FIELD}": 1,
             f"{path}.messages": page,
+        }
+        with self._errors(session_id):
+            document = self.collection.find_one({"_id": session_id}, projection)
+        return _existing_agent(document, session_id, agent_id)
+
+    def latest(self, session_id: str, agent_id: str) -> AgentMessages:
+        """Return the agent's last element (a list of at most one; only it is shipped) and the agent's layout.
+
+        Raises:
+            SessionNotFoundError: No such session or agent.
+        """
+        path = docs.agent_path(agent_id)
+        projection = {
+            f"{path}.agent_data.agent_id": 1,
+            f"{path}.{docs.MESSAGE_STORAGE_FIELD}": 1,
+            f"{path}.messages": {"$slice": -1},
         }
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, projection)
         agent = _existing_agent(document, session_id, agent_id)
         return AgentMessages(list(agent.get("messages", [])), _storage(agent.get(docs.MESSAGE_STORAGE_FIELD)))
+
+    def session_agents(self, session_id: str) -> dict[str, AgentMessages] | None:
+        """Return every agent's embedded elements and layout, by agent id (one aggregate); None when no session."""
+        agent_messages = {
+            "key": "$$agent.k",
+            "storage": f"$$agent.v.{docs.MESSAGE_STORAGE_FIELD}",
+            "messages": "$$agent.v.messages",
+        }
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"_id": session_id}},
+            {"$limit": 1},
+            {"$project": {"_id": 0, "agents": {"$map": {"input": _AGENTS, "as": "agent", "in": agent_messages}}}},
+        ]
+        with self._errors(session_id):
+            results = list(self.collection.aggregate(pipeline))
+        if not results:
+            return None
+        return {
+            docs.unescape_key(agent["key"]): AgentMessages(
+                [dict(m) for m in agent.get("messages") or [] if isinstance(m, Mapping)], _storage(agent.get("storage"))
+            )
+            for agent in results[0].get("agents") or []
+        }
+
+    def agent_counts(self, session_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Return, per existing session, what `message_counts_expression` gives for it (one aggregate)."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"_id": {"$in": list(session_ids)}}},
+            {"$project": {"_id": 1, "agents": message_counts_expression()}},
+        ]
+        with self._errors(None):
+            return {row["_id"]: list(row.get("agents") or []) for row in self.collection.aggregate(pipeline)}
 
     def storage(self, session_id: str, agent_id: str) -> str:
         """Read where an agent's messages live (one small find; used on failure and promotion paths).
@@ -259,9 +390,40 @@ class InlineMessages:
         update: Mapping[str, Any],
         array_filters: list[Mapping[str, Any]] | None = None,
     ) -> bool:
-        """Run one ``update_one`` with translated errors; True when it matched."""
+        """Run one ``update_one`` with translated errors, moving the session's expiry; True when it matched.
+
+        With a ttl, a held session costs a second command (see `documents.expiring_updates`).
+        """
         with self._errors(session_id, update):
-            return self.collection.update_one(query, update, array_filters=array_filters).matched_count > 0
+            for variant_query, variant_update in docs.expiring_updates(query, update, self.ttl):
+                if self.collection.update_one(variant_query, variant_update, array_filters=array_filters).matched_count:
+                    return True
+            return False
+
+
+_AGENTS = {"$objectToArray": {"$ifNull": ["$agents", {}]}}
+"""Aggregation expression: the session document's agents as ``[{k: escaped id, v: sub-document}]``."""
+
+
+def message_counts_expression() -> dict[str, Any]:
+    """Aggregation expression over a session document: per agent, its key, layout marker and embedded count.
+
+    Evaluates to ``[{"key": <escaped agent id>, "message_storage"?: "collection", "embedded_messages": int}]``
+    (``message_storage`` is absent for an embedded agent; ``embedded_messages`` is 0 for a collection one).
+    """
+    return {
+        "$map": {
+            "input": _AGENTS,
+            "as": "agent",
+            "in": {
+                "key": "$$agent.k",
+                "message_storage": f"$$agent.v.{docs.MESSAGE_STORAGE_FIELD}",
+                "embedded_messages": {
+                    "$cond": [{"$isArray": "$$agent.v.messages"}, {"$size": "$$agent.v.messages"}, 0]
+                },
+            },
+        }
+    }
 
 
 def _storage(value: Any) -> str:

@@ -46,14 +46,15 @@ class MongoDBSessionManager(RepositorySessionManager):
         self,
         session_id: str,
         connection_string: str | None = None,
-        database_name: str = "database_name",
-        collection_name: str = "collection_name",
+        database_name: str = docs.DEFAULT_DATABASE,
+        collection_name: str = docs.DEFAULT_COLLECTION,
         client: MongoClient | None = None,
         metadata_fields: Sequence[str] | None = None,
         metadata_hook: Hook | None = None,
         feedback_hook: Hook | None = None,
         message_storage: str = docs.EMBEDDED,
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
+        ttl_hours: float | None = None,
         **kwargs: Any,
     ) -> None:
         """Open (or create) the session.
@@ -62,8 +63,8 @@ class MongoDBSessionManager(RepositorySessionManager):
             session_id: Id of the session document; created when it does not exist yet.
             connection_string: MongoDB URI. Without it and without ``client``, ``MONGODB_URI`` or the
                 embedded development server is used.
-            database_name: Database holding the sessions.
-            collection_name: Collection holding one document per session.
+            database_name: Database holding the sessions (default ``"database_name"``, `documents.DEFAULT_DATABASE`).
+            collection_name: Collection holding one document per session (default ``"collection_name"``).
             client: A shared ``MongoClient`` to borrow; `close` leaves it open.
             metadata_fields: Metadata fields to index for searching.
             metadata_hook: Interceptor for metadata ``update``/``get``/``delete`` (alias ``metadataHook``).
@@ -72,13 +73,16 @@ class MongoDBSessionManager(RepositorySessionManager):
                 ``"collection"`` (one document per message in ``<collection_name>.messages``).
             max_embedded_messages: An embedded agent holding this many messages moves to the collection
                 layout on its next append (so does one whose next message would not fit in 16 MB).
+            ttl_hours: The session expires this many hours after its last write (every write moves
+                ``expires_at``; MongoDB's TTL monitor deletes it, see `hold_session`). None: it never expires.
             **kwargs: pymongo ``MongoClient`` options (``maxPoolSize``, ``w``, ...; names as pymongo
                 spells them, in any case) and the arguments strands' ``RepositorySessionManager`` takes.
 
         Raises:
             InvalidIdError: ``session_id`` is not a non-empty string (nothing is connected).
             TypeError: A keyword argument is none of the above (nothing is connected).
-            ValueError: ``message_storage`` or ``max_embedded_messages`` is invalid (nothing is connected).
+            ValueError: ``message_storage``, ``max_embedded_messages`` or ``ttl_hours`` is invalid (nothing is
+                connected).
         """
         docs.validate_ids(session_id=session_id)
         _check_keywords("MongoDBSessionManager", kwargs, MANAGER_KEYWORDS)
@@ -95,6 +99,7 @@ class MongoDBSessionManager(RepositorySessionManager):
             metadata_fields=metadata_fields,
             message_storage=message_storage,
             max_embedded_messages=max_embedded_messages,
+            ttl_hours=ttl_hours,
             **client_options,
         )
         self._invocation_metrics = InvocationMetrics()
@@ -293,6 +298,37 @@ class MongoDBSessionManager(RepositorySessionManager):
     def get_feedbacks(self) -> list[dict[str, Any]]:
         """Return all feedback of this session in the order it was given."""
         return self.session_repository.get_feedbacks(self.session_id)
+
+    # ----------------------------------------------------------------- data lifecycle
+
+    def hold_session(self) -> None:
+        """Put this session under legal hold: it never expires until `release_session` (one update).
+
+        Raises:
+            SessionNotFoundError: The session was deleted.
+        """
+        self.session_repository.hold_session(self.session_id)
+
+    def release_session(self) -> None:
+        """Lift this session's legal hold; with ``ttl_hours`` it expires that long from now (one update).
+
+        Raises:
+            SessionNotFoundError: The session was deleted.
+        """
+        self.session_repository.release_session(self.session_id)
+
+    def prune_messages(self, agent_id: str, keep_last: int) -> int:
+        """Delete an agent's oldest stored messages, keeping its ``keep_last`` newest; return how many went.
+
+        Only storage changes: an ``Agent`` already in memory keeps its messages until it is restored.
+        A restored agent gets the kept messages in order (its conversation manager's offset stays valid:
+        message ids are never renumbered) and continues the conversation after them.
+
+        Raises:
+            ValueError: ``keep_last`` is not a positive int.
+            SessionNotFoundError: The session or agent does not exist.
+        """
+        return self.session_repository.prune_messages(self.session_id, agent_id, keep_last)
 
     # ----------------------------------------------------------------- viewer and lifecycle
 

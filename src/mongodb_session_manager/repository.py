@@ -5,17 +5,21 @@ session document) or ``collection_messages.py`` (one document per message); ``pr
 agent between them.
 """
 
+import base64
+import binascii
 import contextlib
 import dataclasses
+import json
 import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import bson
 from bson.errors import BSONError, InvalidDocument
-from pymongo import ASCENDING, IndexModel, MongoClient
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import (
     ConnectionFailure,
@@ -29,7 +33,7 @@ from strands.session.session_repository import SessionRepository
 from strands.types.session import Session, SessionAgent, SessionMessage
 
 from . import documents as docs
-from . import promotion
+from . import promotion, transfer
 from .collection_messages import CollectionMessages
 from .errors import (
     DocumentTooLargeError,
@@ -39,7 +43,7 @@ from .errors import (
     SessionNotFoundError,
     StorageUnavailableError,
 )
-from .inline_messages import FULL, InlineMessages
+from .inline_messages import FULL, InlineMessages, message_counts_expression
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
@@ -48,6 +52,18 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_EMBEDDED_MESSAGES = 1000
 """Messages an embedded agent holds before the append that would pass it moves them to the collection layout."""
+DEFAULT_LIST_LIMIT = 50
+"""Sessions per `MongoDBSessionRepository.list_sessions` page unless told otherwise."""
+MAX_LIST_LIMIT = 1000
+"""The largest page `MongoDBSessionRepository.list_sessions` returns."""
+ORPHAN_GRACE = timedelta(minutes=10)
+"""How old an orphaned message must be before `MongoDBSessionRepository.delete_orphaned_messages` deletes it.
+
+A writer that stores messages before their session document (an import in progress) is not swept.
+"""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LISTING_INDEX = "created_at_1__id_1"
+_LAST_DATE = datetime(9999, 12, 31, tzinfo=UTC)
 
 _TOO_LARGE_CODES = {10334, 17419, 17420}
 _PATH_NOT_VIABLE = 28
@@ -70,12 +86,14 @@ class MongoDBSessionRepository(SessionRepository):
     def __init__(
         self,
         connection_string: str | None = None,
-        database_name: str = "database_name",
-        collection_name: str = "collection_name",
+        database_name: str = docs.DEFAULT_DATABASE,
+        collection_name: str = docs.DEFAULT_COLLECTION,
         client: MongoClient | None = None,
         metadata_fields: Sequence[str] | None = None,
         message_storage: str = docs.EMBEDDED,
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
+        create_indexes: bool = True,
+        ttl_hours: float | None = None,
         **client_options: Any,
     ) -> None:
         """Connect (or borrow a client) and make sure the collection's indexes exist.
@@ -83,8 +101,8 @@ class MongoDBSessionRepository(SessionRepository):
         Args:
             connection_string: MongoDB URI; when neither it nor ``client`` is given, ``MONGODB_URI``
                 or the embedded development server is used.
-            database_name: Database holding the sessions.
-            collection_name: Collection holding one document per session.
+            database_name: Database holding the sessions (default ``"database_name"``, `documents.DEFAULT_DATABASE`).
+            collection_name: Collection holding one document per session (default ``"collection_name"``).
             client: A client to borrow; it is never closed by this repository.
             metadata_fields: Metadata fields to index for searching.
             message_storage: Where new agents keep their messages: ``"embedded"`` (in the session document,
@@ -93,13 +111,21 @@ class MongoDBSessionRepository(SessionRepository):
             max_embedded_messages: An embedded agent holding this many messages is moved to the collection
                 layout by the append that would pass it (as is one whose next message would push the
                 session document past 16 MB).
+            create_indexes: Create the collection's indexes if this process has not yet (no command once
+                done). False for a reader that must not write, such as the Session Viewer with a read-only
+                user: nothing is sent at construction.
+            ttl_hours: Sessions expire this many hours after their last write (``expires_at`` on the
+                session document, deleted by MongoDB's TTL monitor; see `hold_session`). None: this
+                repository never sets an expiry (sessions others gave one still expire).
             **client_options: pymongo ``MongoClient`` options for an owned client.
 
         Raises:
-            ValueError: ``message_storage`` is not a layout name or ``max_embedded_messages`` is not a
-                positive int (nothing is connected).
+            ValueError: ``message_storage`` is not a layout name, ``max_embedded_messages`` is not a
+                positive int or ``ttl_hours`` is not a positive number (nothing is connected).
         """
         docs.check_message_layout(message_storage, max_embedded_messages)
+        self.ttl_hours = ttl_hours
+        self._ttl = docs.check_ttl_hours(ttl_hours)
         self.message_storage = message_storage
         self.max_embedded_messages = max_embedded_messages
         if client is None:
@@ -114,16 +140,19 @@ class MongoDBSessionRepository(SessionRepository):
         self.client = client
         self.collection: Collection = client[database_name][collection_name]
         self.metadata_fields = list(metadata_fields or [])
-        self._inline = InlineMessages(self.collection, self._errors, max_embedded_messages)
+        self._inline = InlineMessages(self.collection, self._errors, max_embedded_messages, self._ttl)
         self._collection = CollectionMessages(self.collection, self._errors)
         self._layouts: dict[tuple[str, str], str] = {}
         """Per agent, the message layout last seen in its session document (see `_learn`)."""
         self._lock = threading.Lock()
+        self._indexed_metadata: set[str] | None = None
+        """Metadata fields the collection has an index on, read once by `list_sessions` when needed."""
         self._known_agent_data: dict[tuple[str, str], dict[str, bytes | None]] = {}
         """Per agent, the BSON form of each ``agent_data`` field as last read or written (see `_stored_form`)."""
         try:
-            self._ensure_indexes()
-            if message_storage == docs.COLLECTION:
+            if create_indexes:
+                self._ensure_indexes()
+            if create_indexes and message_storage == docs.COLLECTION:
                 self._collection.ensure_indexes()
         except BaseException:
             self.close()
@@ -145,7 +174,10 @@ class MongoDBSessionRepository(SessionRepository):
         self.close()
 
     def _ensure_indexes(self) -> None:
-        """Create the timestamp and metadata indexes once per client and collection in this process.
+        """Create the timestamp, expiry and metadata indexes once per client and collection in this process.
+
+        The TTL index on ``expires_at`` is created whatever ``ttl_hours`` is: it costs nothing on sessions
+        without the field, and a process without a ttl still honours the expiry others set.
 
         No lock is held while ``createIndexes`` runs, so a slow or unreachable server delays only this
         construction, never the others in the process. Two first constructions racing on one collection
@@ -155,6 +187,7 @@ class MongoDBSessionRepository(SessionRepository):
         wanted = [
             "created_at",
             "updated_at",
+            docs.EXPIRES_AT_FIELD,
             *(f"metadata.{docs.validate_metadata_key(f)}" for f in self.metadata_fields),
         ]
         with _indexed_lock:
@@ -183,7 +216,7 @@ class MongoDBSessionRepository(SessionRepository):
         docs.validate_ids(session_id=session.session_id)
         with self._errors(session.session_id):
             try:
-                self.collection.insert_one(docs.session_document(session))
+                self.collection.insert_one(docs.session_document(session, self._ttl))
             except DuplicateKeyError as error:
                 raise SessionExistsError(f"Session {session.session_id} already exists") from error
         return session
@@ -384,6 +417,7 @@ class MongoDBSessionRepository(SessionRepository):
                 promotion.promote(self._inline, self._collection, session_id, agent_id)
             self._learn(session_id, agent_id, docs.COLLECTION)
         self._collection.append(session_id, agent_id, element)
+        self._touch(session_id)
 
     def read_message(self, session_id: str, agent_id: str, message_id: int, **kwargs: Any) -> SessionMessage | None:
         """Read one message, shipping only that message."""
@@ -453,24 +487,25 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session or agent.
         """
+        return [docs.session_message_from(element) for element in self._page(session_id, agent_id, limit, offset)]
+
+    def _page(self, session_id: str, agent_id: str, limit: int | None, offset: int) -> list[dict[str, Any]]:
+        """A page of an agent's stored elements from its layout (one command; two when it was just promoted)."""
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         if limit is not None and limit <= 0:
             return []
         if self._layout(session_id, agent_id) == docs.COLLECTION:
-            elements = self._collection.page(session_id, agent_id, limit, offset)
-        else:
-            found = self._inline.page(session_id, agent_id, limit, offset)
-            self._learn(session_id, agent_id, found.storage)
-            if found.storage == docs.COLLECTION:
-                elements = self._collection.page(session_id, agent_id, limit, offset)
-            else:
-                elements = found.elements
-        return [docs.session_message_from(element) for element in elements]
+            return self._collection.page(session_id, agent_id, limit, offset)
+        found = self._inline.page(session_id, agent_id, limit, offset)
+        self._learn(session_id, agent_id, found.storage)
+        if found.storage == docs.COLLECTION:
+            return self._collection.page(session_id, agent_id, limit, offset)
+        return found.elements
 
     def _write_message(self, session_id: str, agent_id: str, write: Callable[[Any], bool]) -> bool:
         """Run a message write in the agent's layout; on a miss in the embedded one, re-read the marker once."""
         if self._layout(session_id, agent_id) == docs.COLLECTION:
-            return write(self._collection)
+            return self._write_collection(session_id, write)
         if write(self._inline):
             return True
         try:
@@ -478,7 +513,14 @@ class MongoDBSessionRepository(SessionRepository):
         except SessionNotFoundError:
             return False
         self._learn(session_id, agent_id, storage)
-        return storage == docs.COLLECTION and write(self._collection)
+        return storage == docs.COLLECTION and self._write_collection(session_id, write)
+
+    def _write_collection(self, session_id: str, write: Callable[[Any], bool]) -> bool:
+        """Run a message write in the collection layout, then move the session's expiry if it wrote."""
+        written = write(self._collection)
+        if written:
+            self._touch(session_id)
+        return written
 
     def _layout(self, session_id: str, agent_id: str) -> str | None:
         """The agent's layout as last seen by this repository, or None."""
@@ -494,6 +536,142 @@ class MongoDBSessionRepository(SessionRepository):
         layout = docs.COLLECTION if storage == docs.COLLECTION else docs.EMBEDDED
         with self._lock:
             self._layouts[(session_id, agent_id)] = layout
+
+    # ----------------------------------------------------------------- reading messages (viewers, exports)
+
+    def list_message_documents(
+        self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """List an agent's messages as stored, in ``message_id`` order, whatever their layout.
+
+        Each dict is a ``SessionMessage``'s fields (``message_id``, ``message``, ``redact_message``,
+        ``created_at``, ``updated_at``; ``message`` and ``redact_message`` decoded to what was written) plus
+        the extra fields stored with it, such as the manager's ``event_loop_metrics``. Costs what
+        `list_messages` costs: one command (two the first time an agent is read after its promotion).
+
+        Args:
+            session_id: The agent's session.
+            agent_id: The agent.
+            limit: At most this many messages; None: all of them.
+            offset: Skip the first ``offset`` messages. In the collection layout this means ``message_id >=
+                offset`` (strands numbers an agent's messages 0, 1, 2, ...).
+
+        Raises:
+            SessionNotFoundError: No such session or agent.
+        """
+        return [docs.decoded_element(element) for element in self._page(session_id, agent_id, limit, offset)]
+
+    def latest_message_document(self, session_id: str, agent_id: str) -> dict[str, Any] | None:
+        """Return an agent's message with the highest ``message_id``, as `list_message_documents` shows it.
+
+        Only that message is shipped: one command (two for an agent in the collection layout that this
+        repository has not read yet).
+
+        Returns:
+            The message, or None when the agent has no messages.
+
+        Raises:
+            SessionNotFoundError: No such session or agent.
+        """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
+        element: dict[str, Any] | None = None
+        if self._layout(session_id, agent_id) == docs.COLLECTION:
+            element = self._collection.latest(session_id, agent_id)
+        else:
+            found = self._inline.latest(session_id, agent_id)
+            self._learn(session_id, agent_id, found.storage)
+            if found.storage == docs.COLLECTION:
+                element = self._collection.latest(session_id, agent_id)
+            elif found.elements:
+                element = found.elements[-1]
+        return docs.decoded_element(element) if element is not None else None
+
+    def session_messages(self, session_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Return every agent's messages, by agent id, each list as `list_message_documents` gives it.
+
+        For a whole-session view (a timeline, an export): one aggregate reads the session document's
+        embedded messages and each agent's layout marker, and, only when an agent keeps its messages in
+        the collection layout, one find reads theirs from ``<collection>.messages`` (a message stored in
+        GridFS adds its own reads). Each agent is read from the one place its marker names, so a
+        promotion running meanwhile shows every message exactly once.
+
+        Raises:
+            SessionNotFoundError: No such session.
+        """
+        docs.validate_ids(session_id=session_id)
+        agents = self._inline.session_agents(session_id)
+        if agents is None:
+            raise SessionNotFoundError(f"Session {session_id} does not exist")
+        moved = [agent_id for agent_id, found in agents.items() if found.storage == docs.COLLECTION]
+        collected = self._collection.session_elements(session_id, moved) if moved else {}
+        return {
+            agent_id: [
+                docs.decoded_element(element)
+                for element in (collected[agent_id] if found.storage == docs.COLLECTION else found.elements)
+            ]
+            for agent_id, found in agents.items()
+        }
+
+    def count_messages(
+        self,
+        session_ids: Sequence[str],
+        agent_counts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    ) -> dict[str, dict[str, int]]:
+        """Count the messages of each agent of some sessions (a list page), whatever their layout.
+
+        One aggregate counts the embedded messages with ``$size`` (nothing is shipped but the counts); one
+        ``$group`` on ``<collection>.messages``, served by its index, counts the collection layout's, and
+        is sent only when one of the sessions has an agent in that layout.
+
+        A reader that already runs an aggregation over these session documents can put
+        `agent_message_counts_expression` in its ``$project`` and pass what it produced as ``agent_counts``:
+        the first aggregate is then not sent, so a page of sessions with embedded agents only costs no
+        command here.
+
+        Args:
+            session_ids: The sessions to count.
+            agent_counts: By session id, what `agent_message_counts_expression` evaluated to for that
+                session document (any subset of ``session_ids``; the others are read).
+
+        Returns:
+            ``{session_id: {agent_id: count}}`` for the sessions that exist.
+        """
+        if isinstance(session_ids, str):
+            raise TypeError("session_ids must be a list of session ids, not one string")
+        for session_id in session_ids:
+            docs.validate_ids(session_id=session_id)
+        ids = list(dict.fromkeys(session_ids))
+        given = dict(agent_counts or {})
+        missing = [session_id for session_id in ids if session_id not in given]
+        if missing:
+            given.update(self._inline.agent_counts(missing))
+        counts: dict[str, dict[str, int]] = {}
+        moved: list[tuple[str, str]] = []
+        for session_id in ids:
+            if session_id not in given:
+                continue
+            counts[session_id] = {}
+            for agent in given[session_id]:
+                agent_id = docs.unescape_key(str(agent.get("key")))
+                if agent.get(docs.MESSAGE_STORAGE_FIELD) == docs.COLLECTION:
+                    moved.append((session_id, agent_id))
+                counts[session_id][agent_id] = int(agent.get("embedded_messages") or 0)
+        if moved:
+            collected = self._collection.counts(dict.fromkeys(session_id for session_id, _ in moved))
+            for session_id, agent_id in moved:
+                counts[session_id][agent_id] = collected.get((session_id, agent_id), 0)
+        return counts
+
+    @staticmethod
+    def agent_message_counts_expression() -> dict[str, Any]:
+        """Return an aggregation expression that gives, per agent of a session document, what `count_messages` needs.
+
+        Put it in a ``$project`` over session documents (``{"$project": {"agents": ...}}``) and pass the
+        values it produced, by session id, to `count_messages` as ``agent_counts``: embedded messages are
+        counted by MongoDB in that same aggregation (``$size``; no message is shipped). The value is a
+        list of small documents, one per agent, whose shape belongs to the library.
+        """
+        return message_counts_expression()
 
     # ----------------------------------------------------------------- layout migration
 
@@ -599,6 +777,325 @@ class MongoDBSessionRepository(SessionRepository):
             for agent in rows[0].get("agents") or []
         }
         return [agent_id for agent_id, layout in layouts.items() if layout != to]
+
+    # ----------------------------------------------------------------- data lifecycle
+
+    def hold_session(self, session_id: str) -> None:
+        """Put a session under legal hold: it loses its ``expires_at`` and no later write sets one.
+
+        One update (``$set legal_hold``, ``$unset expires_at``); the hold lasts until `release_session`.
+
+        Raises:
+            SessionNotFoundError: No such session.
+        """
+        docs.validate_ids(session_id=session_id)
+        update = {"$set": {docs.LEGAL_HOLD_FIELD: True}, "$unset": {docs.EXPIRES_AT_FIELD: ""}}
+        with self._errors(session_id, update):
+            result = self.collection.update_one({"_id": session_id}, update)
+        if result.matched_count == 0:
+            raise SessionNotFoundError(f"Session {session_id} does not exist")
+        logger.debug("session_id=<%s> | session put under legal hold", session_id)
+
+    def release_session(self, session_id: str) -> None:
+        """Lift a session's legal hold; with ``ttl_hours`` it expires that long from now (one update).
+
+        Without ``ttl_hours`` the session gets no expiry back until a repository with one writes to it.
+
+        Raises:
+            SessionNotFoundError: No such session.
+        """
+        docs.validate_ids(session_id=session_id)
+        update: dict[str, Any] = {"$unset": {docs.LEGAL_HOLD_FIELD: ""}}
+        if self._ttl is not None:
+            update["$set"] = {docs.EXPIRES_AT_FIELD: docs.utc_now() + self._ttl}
+        with self._errors(session_id, update):
+            result = self.collection.update_one({"_id": session_id}, update)
+        if result.matched_count == 0:
+            raise SessionNotFoundError(f"Session {session_id} does not exist")
+        logger.debug("session_id=<%s> | legal hold released", session_id)
+
+    def delete_orphaned_messages(self, older_than: timedelta = ORPHAN_GRACE, batch_size: int = 1000) -> dict[str, int]:
+        """Delete the message documents and GridFS files whose session document no longer exists.
+
+        MongoDB's TTL monitor deletes expired session documents (about once a minute); their messages in
+        ``<collection>.messages`` and GridFS stay until this sweep: schedule it (a cron job running
+        ``mongodb-session-manager sessions prune --orphans``, for example). Deleting a session with
+        `delete_session` removes its messages at once and needs no sweep.
+
+        Index-served and batched: the distinct session ids of the messages (and of the files) are walked
+        in index order, ``batch_size`` at a time, each batch checked with one ``$in`` find on the session
+        collection's ``_id``.
+
+        Args:
+            older_than: Only messages stored (files uploaded) at least this long ago go, so that a writer
+                that stores messages before their session document is never swept mid-way.
+            batch_size: Session ids checked per query.
+
+        Returns:
+            ``{"sessions": ..., "messages": ..., "files": ...}``: the orphaned session ids found and the
+            message documents and files deleted.
+
+        Raises:
+            ValueError: ``batch_size`` is not a positive int or ``older_than`` is not a ``timedelta``.
+            StorageUnavailableError: MongoDB is unreachable.
+        """
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size=<{batch_size!r}> | batch_size must be a positive int")
+        if not isinstance(older_than, timedelta):
+            raise ValueError(f"older_than=<{older_than!r}> | older_than must be a datetime.timedelta")
+        with self._errors(None):
+            removed = self._collection.delete_orphans(self.collection, docs.utc_now() - older_than, batch_size)
+        logger.debug(
+            "collection=<%s> | sessions=<%d> | messages=<%d> | files=<%d> | orphaned messages deleted",
+            self.collection.full_name,
+            removed["sessions"],
+            removed["messages"],
+            removed["files"],
+        )
+        return removed
+
+    def prune_messages(self, session_id: str, agent_id: str, keep_last: int) -> int:
+        """Delete an agent's oldest messages, keeping its ``keep_last`` newest, in either layout.
+
+        Message ids are never renumbered: the agent's ``pruned_before`` records the first kept id, and
+        `list_messages` keeps reading ``offset`` as a message id, so strands' restore (which pages from
+        its conversation manager's ``removed_message_count``) gets exactly the kept messages that follow
+        it. Appends running meanwhile are never touched (they have higher ids).
+
+        Cost: embedded, one aggregate and one update; collection layout, one find, one ``delete_many``,
+        one find of the GridFS files (two deletes more if there are any) and one update of the session
+        document.
+
+        Returns:
+            How many messages were deleted.
+
+        Raises:
+            ValueError: ``keep_last`` is not a positive int (to drop every message, delete the session).
+            SessionNotFoundError: No such session or agent.
+        """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
+        if type(keep_last) is not int or keep_last < 1:
+            raise ValueError(
+                f"keep_last=<{keep_last!r}> | keep_last must be a positive int (delete the session to drop everything)"
+            )
+        removed: int | None = None
+        if self._layout(session_id, agent_id) != docs.COLLECTION:
+            removed = self._inline.prune(session_id, agent_id, keep_last)
+        if removed is None:
+            self._learn(session_id, agent_id, docs.COLLECTION)
+            removed = self._prune_collection(session_id, agent_id, keep_last)
+        logger.debug(
+            "session_id=<%s> | agent_id=<%s> | keep_last=<%d> | removed=<%d> | messages pruned",
+            session_id,
+            agent_id,
+            keep_last,
+            removed,
+        )
+        return removed
+
+    def _prune_collection(self, session_id: str, agent_id: str, keep_last: int) -> int:
+        """Prune a collection-layout agent and record its first kept id on the session document."""
+        deleted, cutoff = self._collection.prune(session_id, agent_id, keep_last)
+        path = docs.agent_path(agent_id)
+        now = docs.utc_now()
+        update: dict[str, Any] = {"$set": {"updated_at": now, f"{path}.updated_at": now}}
+        if cutoff is not None:
+            update["$max"] = {f"{path}.{docs.PRUNED_BEFORE_FIELD}": cutoff}
+        elif deleted == 0:
+            self._inline.storage(session_id, agent_id)  # nothing to prune: still say when there is no such agent
+            return 0
+        query = {"_id": session_id, f"{path}.agent_data": {"$exists": True}}
+        if self._update(session_id, query, update).matched_count == 0:
+            raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
+        return deleted
+
+    def list_sessions(
+        self,
+        prefix: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """List sessions newest first (by ``created_at``, then id), one page per call, with keyset paging.
+
+        A page is ONE aggregate walking the ``created_at_1__id_1`` index newest first (with a ``metadata``
+        filter MongoDB may pick that field's index instead), summaries included: message
+        counts of embedded agents come from ``$size`` and those of collection-layout agents from a
+        ``$lookup`` grouped by agent on ``<collection>.messages`` (served by its unique index). Pass the
+        returned ``next_cursor`` back as ``cursor`` for the next page: sessions created meanwhile (newer)
+        never shift a page, and no session listed before is repeated or skipped.
+
+        Args:
+            prefix: Only sessions whose id starts with this (an anchored ``_id`` range, never a regex).
+            created_after: Only sessions created at or after this time.
+            created_before: Only sessions created before this time.
+            updated_after: Only sessions last written at or after this time.
+            updated_before: Only sessions last written before this time.
+            metadata: Equality on metadata fields; each must be indexed (``metadata_fields`` of this
+                repository, or an existing index of the collection on ``metadata.<field>``).
+            limit: Sessions per page, 1 to `MAX_LIST_LIMIT`.
+            cursor: The ``next_cursor`` of the previous page (opaque).
+
+        Returns:
+            ``{"sessions": [summary, ...], "next_cursor": str | None}``, each summary ``{"session_id",
+            "created_at", "updated_at", "message_counts": {agent_id: int}, "metadata": {...},
+            "expires_at": datetime | None, "legal_hold": bool}``; ``next_cursor`` is None on the last page.
+
+        Raises:
+            ValueError: A filter, the limit or the cursor is invalid (nothing was sent).
+            StorageUnavailableError: MongoDB is unreachable.
+        """
+        if type(limit) is not int or not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValueError(f"limit=<{limit!r}> | limit must be an int from 1 to {MAX_LIST_LIMIT}")
+        query = self._listing_query(prefix, created_after, created_before, updated_after, updated_before, metadata)
+        if cursor is not None:
+            last_created, last_id = _decode_cursor(cursor)
+            query["created_at"]["$lte"] = last_created
+            query["$or"] = [{"created_at": {"$lt": last_created}}, {"_id": {"$lt": last_id}}]
+        messages = docs.messages_collection_name(self.collection.name)
+        pipeline: list[dict[str, Any]] = [
+            {"$match": query},
+            {"$sort": {"created_at": DESCENDING, "_id": DESCENDING}},
+            {"$limit": limit + 1},
+            {
+                "$project": {
+                    "created_at": 1,
+                    "updated_at": 1,
+                    "metadata": 1,
+                    docs.EXPIRES_AT_FIELD: 1,
+                    docs.LEGAL_HOLD_FIELD: 1,
+                    "agents": message_counts_expression(),
+                }
+            },
+            {
+                "$lookup": {
+                    "from": messages,
+                    "let": {"session_id": "$_id"},
+                    "pipeline": [
+                        {"$match": {"$expr": {"$eq": ["$session_id", "$$session_id"]}}},
+                        {"$group": {"_id": "$agent_id", "count": {"$sum": 1}}},
+                    ],
+                    "as": "collected",
+                }
+            },
+        ]
+        # newest first along the created_at index (no in-memory sort); a metadata filter has its own index
+        with self._errors(None):
+            if metadata:
+                rows = list(self.collection.aggregate(pipeline))
+            else:
+                try:
+                    rows = list(self.collection.aggregate(pipeline, hint=_LISTING_INDEX))
+                except OperationFailure:  # a collection created without the index
+                    rows = list(self.collection.aggregate(pipeline))
+        page = rows[:limit]
+        next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["_id"]) if len(rows) > limit else None
+        return {"sessions": [_summary(row) for row in page], "next_cursor": next_cursor}
+
+    def _listing_query(
+        self,
+        prefix: str | None,
+        created_after: datetime | None,
+        created_before: datetime | None,
+        updated_after: datetime | None,
+        updated_before: datetime | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The ``$match`` of `list_sessions` (the ``created_at`` range is always bounded: index bounds).
+
+        Raises:
+            ValueError: A filter is invalid.
+        """
+        created: dict[str, Any] = {"$lte": _LAST_DATE}
+        query: dict[str, Any] = {"created_at": created}
+        if created_after is not None:
+            created["$gte"] = _check_date("created_after", created_after)
+        if created_before is not None:
+            created["$lt"] = _check_date("created_before", created_before)
+        updated: dict[str, Any] = {}
+        if updated_after is not None:
+            updated["$gte"] = _check_date("updated_after", updated_after)
+        if updated_before is not None:
+            updated["$lt"] = _check_date("updated_before", updated_before)
+        if updated:
+            query["updated_at"] = updated
+        if prefix is not None:
+            if not isinstance(prefix, str):
+                raise ValueError(f"prefix=<{prefix!r}> | prefix must be a string")
+            if prefix:
+                query["_id"] = _prefix_range(prefix)
+        for key, value in self._metadata_filter(metadata).items():
+            query[key] = value
+        return query
+
+    def _metadata_filter(self, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Equality terms on indexed metadata fields (the collection's indexes are read once, if needed).
+
+        Raises:
+            ValueError: ``metadata`` is not a dict or names a field without an index.
+        """
+        if not metadata:
+            return {}
+        if not isinstance(metadata, Mapping):
+            raise ValueError(f"metadata=<{metadata!r}> | metadata must be a dict of field: value")
+        terms: dict[str, Any] = {}
+        for key, value in metadata.items():
+            try:
+                docs.validate_metadata_key(key)
+            except ValueError as error:
+                raise ValueError(f"metadata=<{key!r}> | {error}") from error
+            if key not in self.metadata_fields and key not in self._indexed_metadata_fields():
+                raise ValueError(
+                    f"metadata=<{key!r}> | only indexed metadata fields can be filtered on "
+                    f"(indexed: {sorted({*self.metadata_fields, *self._indexed_metadata_fields()})}); "
+                    "add the field to metadata_fields"
+                )
+            terms[f"metadata.{key}"] = docs.encode_value(value)
+        return terms
+
+    def _indexed_metadata_fields(self) -> set[str]:
+        """Metadata fields with an index on the collection (one ``listIndexes``, then remembered)."""
+        if self._indexed_metadata is None:
+            with self._errors(None):
+                indexes = list(self.collection.list_indexes())
+            self._indexed_metadata = {
+                str(next(iter(index["key"]))).removeprefix("metadata.")
+                for index in indexes
+                if str(next(iter(index["key"]))).startswith("metadata.")
+            }
+        return self._indexed_metadata
+
+    def export_sessions(
+        self,
+        out: "transfer.Destination",
+        session_ids: Sequence[str] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+        **list_filters: Any,
+    ) -> dict[str, Any]:
+        """Write sessions as JSON Lines in canonical MongoDB Extended JSON, one session per line, streaming.
+
+        `mongodb_session_manager.export_sessions` on this repository: see it for the arguments, the
+        format and the costs.
+
+        Returns:
+            ``{"exported": sessions written, "messages": messages written}``.
+        """
+        return transfer.export_sessions(self, out, session_ids, on_progress, **list_filters)
+
+    def import_sessions(self, source: "transfer.Source", on_conflict: str = "skip") -> dict[str, Any]:
+        """Import sessions written by `export_sessions` into this repository's collection, crash-safe.
+
+        `mongodb_session_manager.import_sessions` on this repository: see it for where messages go,
+        ``on_conflict`` (``"skip"``, ``"replace"``, ``"fail"``) and interrupted imports.
+
+        Returns:
+            ``{"read", "imported", "skipped", "replaced", "failed", "failures"}``.
+        """
+        return transfer.import_sessions(self, source, on_conflict)
 
     # ----------------------------------------------------------------- multi-agent
 
@@ -777,9 +1274,25 @@ class MongoDBSessionRepository(SessionRepository):
         update: Mapping[str, Any],
         array_filters: list[Mapping[str, Any]] | None = None,
     ) -> UpdateResult:
-        """Run one ``update_one`` with errors translated to this package's types."""
+        """Run one ``update_one`` on a session document with translated errors, moving its expiry.
+
+        With a ttl, a session under legal hold costs a second command (see `documents.expiring_updates`).
+        """
         with self._errors(session_id, update):
-            return self.collection.update_one(query, update, array_filters=array_filters)
+            for variant_query, variant_update in docs.expiring_updates(query, update, self._ttl):
+                result = self.collection.update_one(variant_query, variant_update, array_filters=array_filters)
+                if result.matched_count:
+                    break
+            return result
+
+    def _touch(self, session_id: str) -> None:
+        """Move the session's expiry after a write outside its document (one update; nothing without a ttl)."""
+        if self._ttl is None:
+            return
+        query = {"_id": session_id, docs.LEGAL_HOLD_FIELD: {"$ne": True}}
+        update = {"$set": {docs.EXPIRES_AT_FIELD: docs.utc_now() + self._ttl}}
+        with self._errors(session_id, update):
+            self.collection.update_one(query, update)
 
     @contextlib.contextmanager
     def _errors(self, session_id: str | None, update: Mapping[str, Any] | None = None) -> Iterator[None]:
@@ -819,6 +1332,73 @@ def _path_not_viable(where: str, update: Mapping[str, Any] | None) -> SessionDat
         f"{where} | keys=<{keys}> | a dotted key runs through a stored value that is not an object "
         "(store a dict at its parent key first); nothing was written"
     )
+
+
+def _check_date(name: str, value: Any) -> datetime:
+    """A listing bound: a ``datetime`` (naive means UTC).
+
+    Raises:
+        ValueError: ``value`` is not a ``datetime``.
+    """
+    if not isinstance(value, datetime):
+        raise ValueError(f"{name}=<{value!r}> | {name} must be a datetime")
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _prefix_range(prefix: str) -> dict[str, str]:
+    """The ``_id`` range of the strings starting with ``prefix`` (binary order, as MongoDB compares them)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code == 0xD800:  # skip the surrogates, which no stored string holds
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return {"$gte": prefix, "$lt": "".join(chars[:-1]) + chr(code)}
+        chars.pop()
+    return {"$gte": prefix}
+
+
+def _encode_cursor(created_at: datetime, session_id: str) -> str:
+    """The opaque keyset cursor after a session: base64 of ``[created_at in ms, session id]``."""
+    moment = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
+    millis = (moment - _EPOCH) // timedelta(milliseconds=1)
+    return base64.urlsafe_b64encode(json.dumps([millis, session_id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: Any) -> tuple[datetime, str]:
+    """Invert `_encode_cursor`.
+
+    Raises:
+        ValueError: ``cursor`` is not one `_encode_cursor` made.
+    """
+    try:
+        millis, session_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if type(millis) is not int or not isinstance(session_id, str):
+            raise TypeError(type(millis))
+        return _EPOCH + timedelta(milliseconds=millis), session_id
+    except (TypeError, ValueError, binascii.Error, OverflowError) as error:
+        raise ValueError(f"cursor=<{cursor!r}> | not a next_cursor returned by list_sessions") from error
+
+
+def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A `MongoDBSessionRepository.list_sessions` item from its aggregate row."""
+    collected = {row["_id"]: row["count"] for row in row.get("collected") or []}
+    counts: dict[str, int] = {}
+    for agent in row.get("agents") or []:
+        agent_id = docs.unescape_key(str(agent.get("key")))
+        if agent.get(docs.MESSAGE_STORAGE_FIELD) == docs.COLLECTION:
+            counts[agent_id] = int(collected.get(agent_id, 0))
+        else:
+            counts[agent_id] = int(agent.get("embedded_messages") or 0)
+    return {
+        "session_id": row["_id"],
+        "created_at": row.get("created_at"),
+        "updated_at": row.get("updated_at"),
+        "message_counts": counts,
+        "metadata": {key: docs.decode_value(value) for key, value in (row.get("metadata") or {}).items()},
+        "expires_at": row.get(docs.EXPIRES_AT_FIELD),
+        "legal_hold": row.get(docs.LEGAL_HOLD_FIELD) is True,
+    }
 
 
 def _check_layout(to: Any) -> None:
@@ -868,6 +1448,10 @@ def _config(agent_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _index(path: str) -> IndexModel:
-    """An ascending index on ``path``; ``created_at`` also orders by ``_id`` for stable newest-first paging."""
+    """An ascending index on ``path``; ``created_at`` also orders by ``_id`` for stable newest-first paging.
+
+    ``expires_at`` is a TTL index: MongoDB deletes a session once its ``expires_at`` date has passed.
+    """
     keys = [(path, ASCENDING), ("_id", ASCENDING)] if path == "created_at" else [(path, ASCENDING)]
-    return IndexModel(keys, name="_".join(f"{key}_1" for key, _ in keys))
+    options = {"expireAfterSeconds": 0} if path == docs.EXPIRES_AT_FIELD else {}
+    return IndexModel(keys, name="_".join(f"{key}_1" for key, _ in keys), **options)

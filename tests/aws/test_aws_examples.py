@@ -22,6 +22,12 @@ AWS_CONFIGURATION = (
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # each example runs in its own process
 
 
+@pytest.fixture(autouse=True)
+def _own_embedded_server(embedded_dir, monkeypatch):
+    """Each example starts its own embedded server, as on a fresh machine; it is stopped after the test."""
+    monkeypatch.setenv("MONGODB_SESSION_MANAGER_DATA_DIR", str(embedded_dir))
+
+
 def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key not in AWS_CONFIGURATION}
     return subprocess.run(

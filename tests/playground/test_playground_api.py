@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
-from mongodb_session_manager import get_global_factory
+from mongodb_session_manager import MongoDBSessionRepository, get_global_factory
 from mongodb_session_manager.demo_model import DemoModel
 from mongodb_session_manager.testing import ScriptedModel
 from playground.chat import Settings, create_app
@@ -117,6 +117,33 @@ def test_session_info_shows_metadata_model_metrics_and_feedback(api):
     assert info["latest_metrics"] == done["metrics"]
     assert [(f["rating"], f["comment"]) for f in info["feedbacks"]] == [("down", "too short")]
     assert info["created_at"] and info["updated_at"] and info["feedbacks"][0]["created_at"]
+
+
+@pytest.mark.parametrize("layout", ["collection", "promoted"])
+def test_history_and_info_read_the_messages_in_either_layout(settings, sessions, layout):
+    if layout == "collection":
+        settings = settings.model_copy(update={"message_storage": "collection"})
+    with TestClient(create_app(settings, model=DemoModel())) as api:
+        chat(api, "chat-1", "Hi! My name is Alice.")
+        if layout == "promoted":  # what an operator's `mongodb-session-manager migrate --to collection` does
+            repository = MongoDBSessionRepository(
+                client=sessions.database.client, database_name=sessions.database.name, collection_name=COLLECTION
+            )
+            assert repository.migrate_session("chat-1", to="collection")
+        done = chat(api, "chat-1", "What is 6 * 7?")[-1]
+        history = api.get("/api/sessions/chat-1/history").json()
+        info = api.get("/api/sessions/chat-1").json()
+
+    stored = sessions.find_one({"_id": "chat-1"})["agents"]["assistant"]
+    assert stored["message_storage"] == "collection" and "messages" not in stored
+    assert sessions.database[f"{COLLECTION}.messages"].count_documents({"session_id": "chat-1"}) == 6
+    assert [(m["message_id"], m["role"]) for m in history["messages"]] == [
+        (index, "user" if index % 2 == 0 else "assistant") for index in range(6)
+    ]
+    assert history["messages"][5]["text"] == "[demo model] The result is 42."
+    assert info["message_count"] == 6
+    assert info["latest_metrics"] == done["metrics"]
+    assert info["metadata"]["title"] == "Hi! My name is Alice."
 
 
 def test_title_is_the_first_message_and_stays(api):
@@ -243,7 +270,7 @@ def test_main_stops_with_a_message_on_invalid_configuration(monkeypatch, capsys)
 
 def test_makefile_runs_the_console_script():
     makefile = (Path(STATIC_DIR) / "Makefile").read_text()
-    assert "run:\n\tuv run playground" in makefile
+    assert "run:\n\tuv run --extra playground playground" in makefile
 
 
 @pytest.mark.asyncio

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from gridfs import GridFSBucket
 from pymongo import MongoClient
 from strands import Agent, tool
 
@@ -419,6 +420,225 @@ def test_session_ids_with_dots_and_stars_are_addressable(api: TestClient) -> Non
     assert api.get("/api/v1/sessions/weird.*id", headers=AUTH).json()["timeline"] == []
 
 
+# ----------------------------------------------------------------------------- both message layouts
+
+LAYOUT_SETTINGS = {
+    "inline": {},  # the default embedded layout
+    "rows": {"message_storage": "collection"},
+    "grown.up": {"max_embedded_messages": 2},  # promoted to the collection layout by its third message
+}
+
+
+@pytest.fixture
+def mixed_layouts(sync_client: MongoClient, database_name: str) -> None:
+    """Session "layouts": three agents taking turns, one per message layout (embedded, collection, promoted)."""
+    managers = []
+    agents = []
+    for agent_id, settings in LAYOUT_SETTINGS.items():
+        manager = MongoDBSessionManager(
+            "layouts", client=sync_client, database_name=database_name, collection_name=COLLECTION, **settings
+        )
+        managers.append(manager)
+        model = ScriptedModel([f"{agent_id} answer 1", f"{agent_id} answer 2"])
+        agents.append(Agent(agent_id=agent_id, model=model, session_manager=manager, callback_handler=None))
+    for question in ("first", "second"):
+        for agent in agents:
+            agent(question)
+    for manager in managers:
+        manager.close()
+    stored = sync_client[database_name][COLLECTION].find_one({"_id": "layouts"})["agents"]
+    assert [stored[key].get("message_storage") for key in ("inline", "rows", "grown%2Eup")] == [
+        None,
+        "collection",
+        "collection",
+    ]
+
+
+def test_every_layout_shows_its_messages_once_in_order_in_the_timeline(
+    app_client: Callable[..., Any], mixed_layouts: None, command_log: Any
+) -> None:
+    with app_client(client_options={"event_listeners": [command_log]}) as api:
+        command_log.clear()
+        body = api.get("/api/v1/sessions/layouts", headers=AUTH).json()
+        assert len(command_log.commands) == 3, command_log.commands  # session fields; messages: document + rows
+
+    assert [(agent["agent_id"], agent["message_count"]) for agent in body["agents"]] == [
+        ("inline", 4),
+        ("rows", 4),
+        ("grown.up", 4),
+    ]
+    shown = [(item["agent_id"], item["message_id"], item["role"]) for item in body["timeline"]]
+    expected = []
+    for turn in (0, 1):
+        for agent_id in LAYOUT_SETTINGS:
+            expected += [(agent_id, 2 * turn, "user"), (agent_id, 2 * turn + 1, "assistant")]
+    assert shown == expected
+    answers = [item["blocks"][0]["markdown"]["children"][0]["children"][0]["text"] for item in body["timeline"][1::2]]
+    assert answers == [f"{agent_id} answer {turn}" for turn in (1, 2) for agent_id in LAYOUT_SETTINGS]
+    assert all(item["metrics"] is not None for item in body["timeline"][1::2])
+
+
+def test_the_list_counts_messages_in_every_layout_with_one_more_command(
+    app_client: Callable[..., Any], seeded: dict, mixed_layouts: None, command_log: Any
+) -> None:
+    with app_client(client_options={"event_listeners": [command_log]}) as api:
+        command_log.clear()
+        sessions = {s["session_id"]: s for s in search(api).json()["sessions"]}
+        assert len(command_log.commands) == 3, command_log.commands  # page, count, and the $group on messages
+        command_log.clear()
+        embedded_only = search(api, session_id="support").json()["sessions"]
+        assert len(command_log.commands) == 2, command_log.commands
+
+    assert sessions["layouts"]["message_count"] == 12
+    assert sessions["layouts"]["agent_ids"] == list(LAYOUT_SETTINGS)
+    assert sessions["support-1"]["message_count"] == 10
+    assert [s["message_count"] for s in embedded_only] == [2, 10]
+
+
+def test_stored_values_that_look_encoded_are_shown_as_written(
+    app_client: Callable[..., Any], sync_client, database_name
+):
+    manager = _manager(sync_client, database_name, "encoded")
+    tool_input = {"$ref": "#/defs/a", "a.b": 2**70, "looks_stored": {"__msm_int__": "5"}}
+    model = ScriptedModel([{"tool": "calculator", "input": {"expression": "6*7", **tool_input}, "id": "t1"}, "ok"])
+    Agent(agent_id="a", model=model, tools=[calculator], session_manager=manager, callback_handler=None)("go")
+
+    with app_client() as api:
+        timeline = api.get("/api/v1/sessions/encoded", headers=AUTH).json()["timeline"]
+    assert timeline[1]["blocks"][0]["input"] == {"expression": "6*7", **tool_input}
+
+
+def test_a_timeline_with_the_database_unreachable_is_503(app_client: Callable[..., Any]) -> None:
+    with app_client(mongodb_uri="mongodb://127.0.0.1:9/", server_selection_timeout_ms=200) as client:
+        response = client.get("/api/v1/sessions/any", headers=AUTH)
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database unavailable"}
+
+
+# ----------------------------------------------------------------------------- which collection is read
+
+
+@pytest.fixture
+def other_collections(sync_client: MongoClient, database_name: str, seeded: dict) -> dict[str, str]:
+    """Beside the seeded sessions: another session collection (messages in the collection layout, a GridFS
+    bucket), a collection of other documents and a view on the sessions. Returns the archived session's password.
+    """
+    with MongoDBSessionManager(
+        "archived-1",
+        client=sync_client,
+        database_name=database_name,
+        collection_name="archive",
+        metadata_fields=["region"],
+        message_storage="collection",
+    ) as manager:
+        Agent(agent_id="support", model=ScriptedModel(["Archived answer"]), session_manager=manager)("Old question")
+        manager.update_metadata({"region": "eu"})
+        password = manager.get_session_viewer_password()
+    GridFSBucket(sync_client[database_name], bucket_name="archive").upload_from_stream("blob", b"bytes")
+    sync_client[database_name]["orders"].insert_one({"_id": "order-1", "total": 12})
+    sync_client[database_name].command("create", "sessions_view", viewOn=COLLECTION, pipeline=[])
+    assert {"archive.messages", "archive.files", "archive.chunks"} <= set(
+        sync_client[database_name].list_collection_names()
+    )
+    return {"archived-1": password}
+
+
+def test_collections_lists_the_configured_one_first_then_those_holding_sessions(
+    api: TestClient, other_collections: dict, database_name: str
+) -> None:
+    response = api.get("/api/v1/collections", headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["default"] == f"{database_name}.{COLLECTION}"
+    assert body["collections"][0] == body["default"]
+    ours = [name for name in body["collections"] if name.startswith(f"{database_name}.")]
+    assert ours == [f"{database_name}.{COLLECTION}", f"{database_name}.archive"]  # no messages, GridFS, view, orders
+    assert not [name for name in body["collections"] if name.split(".")[0] in ("admin", "local", "config")]
+
+
+def test_collections_need_the_backend_password(api: TestClient, seeded: dict) -> None:
+    assert api.get("/api/v1/collections").status_code == 401
+    assert api.get("/api/v1/collections", headers={"X-Session-Password": seeded["support-1"]}).status_code == 401
+
+
+def test_search_fields_and_timeline_read_the_chosen_collection(
+    api: TestClient, other_collections: dict, database_name: str
+) -> None:
+    archive = f"{database_name}.archive"
+    assert ids(search(api, collection=archive)) == ["archived-1"]
+    assert ids(search(api, collection=f"{database_name}.{COLLECTION}")) == ids(search(api))
+    assert ids(search(api, collection=archive, filters='{"region": "eu"}')) == ["archived-1"]
+    assert search(api, filters='{"region": "eu"}').status_code == 400  # not an indexed field of the default one
+
+    fields = api.get("/api/v1/metadata-fields", params={"collection": archive}, headers=AUTH).json()["fields"]
+    assert [field["field"] for field in fields] == ["region"]
+
+    detail = api.get("/api/v1/sessions/archived-1", params={"collection": archive}, headers=AUTH)
+    assert detail.status_code == 200, detail.text
+    assert [item["role"] for item in detail.json()["timeline"]] == ["user", "assistant"]
+    assert api.get("/api/v1/sessions/archived-1", headers=AUTH).status_code == 404  # not in the default one
+
+
+def test_a_session_password_opens_its_session_in_the_chosen_collection(
+    api: TestClient, other_collections: dict, database_name: str
+) -> None:
+    headers = {"X-Session-Password": other_collections["archived-1"]}
+    archive = {"collection": f"{database_name}.archive"}
+    assert api.get("/api/v1/sessions/archived-1", params=archive, headers=headers).status_code == 200
+    assert api.get("/api/v1/sessions/archived-1", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "collection",
+    ["orders", "sessions_view", "archive.messages", "archive.files", "archive.chunks", "missing", "", "."],
+)
+def test_a_collection_that_holds_no_sessions_is_refused(
+    api: TestClient, other_collections: dict, database_name: str, collection: str
+) -> None:
+    namespace = f"{database_name}.{collection}" if collection not in ("", ".") else collection
+    for path in ("/api/v1/sessions/search", "/api/v1/metadata-fields", "/api/v1/sessions/archived-1"):
+        response = api.get(path, params={"collection": namespace}, headers=AUTH)
+        if namespace == "":
+            assert response.status_code != 400, path  # empty: the configured collection
+            continue
+        assert response.status_code == 400, (path, response.text)
+        assert "collection" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("namespace", ["admin.system.version", "local.startup_log", "nodot", "db."])
+def test_system_and_malformed_namespaces_are_refused(api: TestClient, namespace: str) -> None:
+    response = search(api, collection=namespace)
+    assert response.status_code == 400, response.text
+
+
+def test_a_new_session_collection_is_found_without_a_restart(
+    api: TestClient, sync_client: MongoClient, database_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from session_viewer.backend import namespaces
+
+    monkeypatch.setattr(namespaces, "_MIN_REFRESH_SECONDS", 0.0)
+    assert f"{database_name}.late" not in api.get("/api/v1/collections", headers=AUTH).json()["collections"]
+    with MongoDBSessionManager("late-1", client=sync_client, database_name=database_name, collection_name="late"):
+        pass
+    assert ids(search(api, collection=f"{database_name}.late")) == ["late-1"]
+
+
+def test_the_listing_is_cached_and_the_configured_collection_costs_no_listing(
+    app_client: Callable[..., Any], seeded: dict, command_log: Any
+) -> None:
+    with app_client(client_options={"event_listeners": [command_log]}) as api:
+        command_log.clear()
+        search(api)
+        assert "listDatabases" not in command_log.commands
+        command_log.clear()
+        api.get("/api/v1/collections", headers=AUTH)
+        assert command_log.commands.count("listDatabases") == 1, command_log.commands
+        assert set(command_log.commands) == {"listDatabases", "listCollections", "find"}, command_log.commands
+        command_log.clear()
+        api.get("/api/v1/collections", headers=AUTH)
+        assert command_log.commands == []
+
+
 # ----------------------------------------------------------------------------- authentication
 
 
@@ -553,16 +773,20 @@ def test_cli_prints_a_generated_password_once(
     from session_viewer.backend import cli
 
     served: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append((app, kwargs)))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets: served.append((server.config.app, sockets)))
+    monkeypatch.setattr(cli, "reachable_mongodb", lambda uri, timeout_ms: uri)  # fake credentials: no ping
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BACKEND_PASSWORD", raising=False)
     monkeypatch.setenv("MONGODB_URI", mongo_uri.replace("mongodb://", "mongodb://user:pw@"))
-    assert cli.main(["--port", "9999"]) == 0
+    assert cli.main(["--port", "0"]) == 0
     err = capsys.readouterr().err
-    password = served[0][0].state.settings.backend_password.get_secret_value()
+    app, sockets = served[0]
+    port = sockets[0].getsockname()[1]
+    sockets[0].close()
+    password = app.state.settings.backend_password.get_secret_value()
     assert err.count(password) == 1
     assert "user:pw" not in err and "using MongoDB at mongodb://" in err
-    assert served[0][1]["port"] == 9999
+    assert f"session-viewer: open http://127.0.0.1:{port}/" in err
 
 
 def test_cli_refuses_a_short_password(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -232,17 +232,17 @@ def test_login_lists_sessions_and_health_is_ok(page, viewer, tmp_path):
 def test_results_are_paged_newest_first(page, viewer, tmp_path):
     _log_in(page, viewer)
     expect(page.locator("#results .summary")).to_have_text("3 sessions found")
-    expect(page.locator(".pager-position")).to_have_text("1\u20132 of 3")
+    expect(page.locator("#results .pager-position")).to_have_text("1\u20132 of 3")
     assert _listed_sessions(page) == ["xss-1", "order-1002"]
     expect(page.get_by_role("button", name="Previous")).to_be_disabled()
     _shot(page, tmp_path, "paged")
 
     page.get_by_role("button", name="Next").click()
-    expect(page.locator(".pager-position")).to_have_text("3 of 3")
+    expect(page.locator("#results .pager-position")).to_have_text("3 of 3")
     assert _listed_sessions(page) == ["order-1001"]
     expect(page.get_by_role("button", name="Next")).to_be_disabled()
     page.get_by_role("button", name="Previous").click()
-    expect(page.locator(".pager-position")).to_have_text("1\u20132 of 3")
+    expect(page.locator("#results .pager-position")).to_have_text("1\u20132 of 3")
 
 
 def test_filter_by_metadata_enum_field_and_date_range(page, viewer, tmp_path):
@@ -374,6 +374,56 @@ def test_deep_link_with_the_session_password_opens_only_that_session(page, viewe
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#detail .session-id")).to_have_text("order-1002")
     expect(page.locator("#panel-results")).to_be_visible()
+
+
+def _archive(mongo_uri: str, database_name: str) -> str:
+    """Write one session into a second collection of the same database; return its viewer password."""
+    with (
+        MongoClient(mongo_uri) as client,
+        MongoDBSessionManager(
+            "archived-7", client=client, database_name=database_name, collection_name="archive"
+        ) as manager,
+    ):
+        agent = Agent(agent_id="support", model=ScriptedModel(["Archived answer"]), session_manager=manager)
+        agent("An old question")
+        return manager.get_session_viewer_password()
+
+
+def test_the_header_shows_the_collection_read_and_switches_to_another(page, viewer, mongo_uri, database_name, tmp_path):
+    password = _archive(mongo_uri, database_name)
+    configured, archive = f"{database_name}.{COLLECTION}", f"{database_name}.archive"
+    _log_in(page, viewer)
+    expect(page.locator("#results .summary")).to_have_text("3 sessions found")
+    switch = page.get_by_label("Collection")
+    expect(switch).to_be_visible()
+    expect(switch).to_have_value(configured)
+    options = switch.locator("option").all_text_contents()
+    assert options[0] == configured and archive in options
+    _shot(page, tmp_path, "collection-configured")
+
+    switch.select_option(archive)
+    expect(page.locator("#results .summary")).to_have_text("1 session found")
+    assert _listed_sessions(page) == ["archived-7"]
+    assert f"collection={archive}" in page.url
+    page.locator("#results a.result", has_text="archived-7").click()
+    expect(page.locator("#detail li.tl-item")).to_have_count(2)
+    expect(page.locator("#detail li.tl-item").nth(1)).to_contain_text("Archived answer")
+    _shot(page, tmp_path, "collection-switched")
+
+    page.reload()  # the choice is in the URL: a reload reads the same collection
+    expect(page.get_by_label("Collection")).to_have_value(archive)
+    expect(page.locator("#detail .session-id")).to_have_text("archived-7")
+
+    page.get_by_label("Collection").select_option(configured)
+    expect(page.locator("#results .summary")).to_have_text("3 sessions found")
+    assert "collection=" not in page.url and page.url.endswith("/#/")
+
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{viewer.url}/?collection={archive}#/sessions/archived-7")  # a shared link into that collection
+    page.get_by_label("Session password").fill(password)
+    page.get_by_role("button", name="Open session").click()
+    expect(page.locator("#detail .session-id")).to_have_text("archived-7")
+    expect(page.locator("#collection-picker")).to_be_hidden()
 
 
 def test_phone_sized_screen_shows_one_usable_panel_at_a_time(phone, viewer, tmp_path):

@@ -2,10 +2,11 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pymongo.asynchronous.collection import AsyncCollection
 
-from ..database import get_collection
+from ..database import get_collection, get_field_catalog
+from ..fields import FieldCatalog
 from ..models import MetadataFields
 from ..security import require_backend_password
 
@@ -16,7 +17,8 @@ router = APIRouter(prefix="/api/v1", tags=["metadata"], dependencies=[Depends(re
 
 @router.get("/metadata-fields", response_model=MetadataFields)
 async def metadata_fields(
-    request: Request, collection: Annotated[AsyncCollection[Any], Depends(get_collection)]
+    collection: Annotated[AsyncCollection[Any], Depends(get_collection)],
+    catalog: Annotated[FieldCatalog, Depends(get_field_catalog)],
 ) -> dict[str, Any]:
-    """List the indexed metadata fields with their type and, for configured enum fields, their values."""
-    return {"fields": await request.app.state.field_catalog.describe(collection)}
+    """List the indexed metadata fields of the collection read, with their type and, for enum fields, values."""
+    return {"fields": await catalog.describe(collection)}

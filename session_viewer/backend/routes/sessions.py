@@ -8,7 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pymongo.asynchronous.collection import AsyncCollection
 
-from ..database import get_collection
+from mongodb_session_manager import MongoDBSessionRepository, SessionNotFoundError
+
+from ..database import get_collection, get_field_catalog, get_repository
+from ..fields import FieldCatalog
 from ..models import SearchPage, SessionDetail
 from ..queries import (
     SearchParameterError,
@@ -32,12 +35,15 @@ router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 _MAX_OFFSET = 2**31 - 1
 
 Collection = Annotated[AsyncCollection[Any], Depends(get_collection)]
+Repository = Annotated[MongoDBSessionRepository, Depends(get_repository)]
 
 
 @router.get("/search", response_model=SearchPage, dependencies=[Depends(require_backend_password)])
 async def search_sessions(
     request: Request,
     collection: Collection,
+    repository: Repository,
+    catalog: Annotated[FieldCatalog, Depends(get_field_catalog)],
     session_id: Annotated[str | None, Query(description="Literal, case-insensitive part of the id")] = None,
     created_at_start: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
     created_at_end: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
@@ -46,6 +52,9 @@ async def search_sessions(
     offset: Annotated[int, Query(ge=0, le=_MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Search sessions, newest first: one aggregation for the page and one count, run concurrently.
+
+    Message counts come from the library: the page's aggregation computes the embedded ones, and only a
+    page with an agent in the collection layout costs one more command (a ``$group`` on the messages).
 
     Raises:
         HTTPException: 400 for bad filters or dates, 422 for a limit above ``MAX_PAGE_SIZE``.
@@ -61,15 +70,17 @@ async def search_sessions(
         metadata_filters = parse_filters(filters)
         created_at = created_at_range(created_at_start, created_at_end)
         if metadata_filters:
-            indexed = await request.app.state.field_catalog.indexed(collection, set(metadata_filters))
+            indexed = await catalog.indexed(collection, set(metadata_filters))
             check_filterable(metadata_filters, indexed)
     except SearchParameterError as error:
         raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=str(error)) from error
 
     match = search_match(session_id, created_at, metadata_filters)
     page, total = await asyncio.gather(_page(collection, match, offset, limit), _total(collection, match))
+    counts = await asyncio.to_thread(_message_counts, repository, page)
     logger.debug("match=<%s> | offset=<%d> | limit=<%d> | total=<%d> | searched sessions", match, offset, limit, total)
-    return {"total": total, "limit": limit, "offset": offset, "sessions": [_summary(doc) for doc in page]}
+    sessions = [_summary(doc, counts.get(doc.get("_id"), {})) for doc in page]
+    return {"total": total, "limit": limit, "offset": offset, "sessions": sessions}
 
 
 async def _page(
@@ -87,7 +98,20 @@ async def _total(collection: AsyncCollection[Any], match: Mapping[str, Any]) -> 
     return await collection.count_documents(dict(match))
 
 
-def _summary(document: Mapping[str, Any]) -> dict[str, Any]:
+def _message_counts(repository: MongoDBSessionRepository, page: list[dict[str, Any]]) -> dict[Any, dict[str, int]]:
+    """Per-agent message counts of the page's sessions, from the counts its aggregation already computed.
+
+    A document whose ``_id`` is not a session id the library could have written counts no messages.
+    """
+    agent_counts = {doc["_id"]: doc.get("agent_counts") or [] for doc in page if _is_session_id(doc.get("_id"))}
+    return repository.count_messages(list(agent_counts), agent_counts=agent_counts)
+
+
+def _is_session_id(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _summary(document: Mapping[str, Any], message_counts: Mapping[str, int]) -> dict[str, Any]:
     """Shape one projected session for the API."""
     return {
         "session_id": str(document.get("session_id")),
@@ -95,7 +119,7 @@ def _summary(document: Mapping[str, Any]) -> dict[str, Any]:
         "updated_at": _iso(document.get("updated_at")),
         "metadata": json_safe(document.get("metadata") or {}),
         "agent_ids": [str(agent_id) for agent_id in document.get("agent_ids") or []],
-        "message_count": int(document.get("message_count") or 0),
+        "message_count": sum(message_counts.values()),
         "feedback_counts": {
             "up": int(document.get("feedback_up") or 0),
             "down": int(document.get("feedback_down") or 0),
@@ -110,14 +134,37 @@ def _iso(value: Any) -> str | None:
 
 
 @router.get("/{session_id:path}", response_model=SessionDetail, dependencies=[Depends(require_session_access)])
-async def get_session(session_id: str, collection: Collection) -> dict[str, Any]:
+async def get_session(session_id: str, collection: Collection, repository: Repository) -> dict[str, Any]:
     """Return one session with the unified timeline of all its agents' messages and its feedback.
+
+    The session's fields and its messages (read through the library, in any layout) are read concurrently.
 
     Raises:
         HTTPException: 404 when the session does not exist.
     """
+    document, messages = await asyncio.gather(
+        _detail(collection, session_id),
+        asyncio.to_thread(_session_messages, repository, session_id),
+        return_exceptions=True,
+    )
+    for outcome in (messages, document):  # the library's error first: the same one whichever read ends first
+        if isinstance(outcome, BaseException):
+            raise outcome
+    if not isinstance(document, Mapping) or not isinstance(messages, Mapping):
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="session not found")
+    return session_detail(document, messages)
+
+
+async def _detail(collection: AsyncCollection[Any], session_id: str) -> dict[str, Any] | None:
+    """The session's fields the timeline shows, without its messages; None when it does not exist."""
     cursor = await collection.aggregate(detail_pipeline(session_id))
     documents = await cursor.to_list()
-    if not documents:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="session not found")
-    return session_detail(documents[0])
+    return documents[0] if documents else None
+
+
+def _session_messages(repository: MongoDBSessionRepository, session_id: str) -> dict[str, list[dict[str, Any]]] | None:
+    """Every agent's messages by agent id, in any layout; None when the session does not exist."""
+    try:
+        return repository.session_messages(session_id)
+    except SessionNotFoundError:
+        return None

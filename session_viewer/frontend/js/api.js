@@ -46,6 +46,28 @@ export class NetworkError extends ApiError {
   }
 }
 
+// The collection read, "<database>.<collection>"; null: the one the backend is configured with. It comes from
+// the page's ?collection= parameter, so a link to a session in another collection opens it there.
+let collection = new URLSearchParams(window.location.search).get("collection") || null;
+
+export function getCollection() {
+  return collection;
+}
+
+export function setCollection(namespace) {
+  collection = namespace || null;
+}
+
+function collectionParams(params = new URLSearchParams()) {
+  if (collection) params.set("collection", collection);
+  return params;
+}
+
+function withCollection(path) {
+  const params = collectionParams().toString();
+  return params ? `${path}?${params}` : path;
+}
+
 // Passwords live in sessionStorage: gone when the tab closes, never in a URL.
 function storage() {
   try {
@@ -137,14 +159,28 @@ export function getHealth({ signal } = {}) {
   return request("/health", { signal });
 }
 
-/** Check a backend password; resolves to the metadata fields when it is right. */
+/** Check a backend password; resolves to the collections listing (as getCollections) when it is right. */
 export function checkBackendPassword(password) {
-  return request("/api/v1/metadata-fields", { headers: backendHeaders(password) });
+  return request("/api/v1/collections", { headers: backendHeaders(password) });
 }
 
-/** GET /api/v1/metadata-fields -> [{field, path, type, values}]. */
+/**
+ * GET /api/v1/collections -> {default: "db.coll", collections: ["db.coll", ...], snapshots: "db.coll" | null}
+ * (the default first; snapshots: the snapshot storage collection, when it exists).
+ */
+export async function getCollections() {
+  const body = await request("/api/v1/collections", { headers: backendHeaders() });
+  const collections = Array.isArray(body?.collections) ? body.collections.filter((n) => typeof n === "string") : [];
+  return {
+    default: typeof body?.default === "string" ? body.default : collections[0] || "",
+    collections,
+    snapshots: typeof body?.snapshots === "string" ? body.snapshots : null,
+  };
+}
+
+/** GET /api/v1/metadata-fields -> [{field, path, type, values}] of the collection read. */
 export async function getMetadataFields() {
-  const body = await request("/api/v1/metadata-fields", { headers: backendHeaders() });
+  const body = await request(withCollection("/api/v1/metadata-fields"), { headers: backendHeaders() });
   return Array.isArray(body?.fields) ? body.fields : [];
 }
 
@@ -153,7 +189,7 @@ export async function getMetadataFields() {
  * query: {sessionId, createdAtStart, createdAtEnd (ISO strings), filters: {field: value}, limit, offset}
  */
 export function searchSessions(query, { signal } = {}) {
-  const params = new URLSearchParams();
+  const params = collectionParams();
   if (query.sessionId) params.set("session_id", query.sessionId);
   if (query.createdAtStart) params.set("created_at_start", query.createdAtStart);
   if (query.createdAtEnd) params.set("created_at_end", query.createdAtEnd);
@@ -170,5 +206,21 @@ export function getSession(sessionId, { signal } = {}) {
     const sessionPassword = getSessionPassword(sessionId);
     if (sessionPassword) headers["X-Session-Password"] = sessionPassword;
   }
-  return request(`/api/v1/sessions/${encodeURIComponent(sessionId)}`, { headers, signal });
+  return request(withCollection(`/api/v1/sessions/${encodeURIComponent(sessionId)}`), { headers, signal });
+}
+
+/**
+ * GET /api/v1/snapshots/search (backend password only): snapshot sessions, in id order.
+ * query: {sessionId, offset} -> {available, collection, total, limit, offset, sessions: [{session_id, agent_ids, checkpoint_count}]}
+ */
+export function searchSnapshotSessions(query, { signal } = {}) {
+  const params = new URLSearchParams();
+  if (query.sessionId) params.set("session_id", query.sessionId);
+  params.set("offset", String(query.offset || 0));
+  return request(`/api/v1/snapshots/search?${params}`, { headers: backendHeaders(), signal });
+}
+
+/** GET /api/v1/snapshots/{id}: the latest snapshot of a snapshot session, read-only (backend password only). */
+export function getSnapshotSession(sessionId, { signal } = {}) {
+  return request(`/api/v1/snapshots/${encodeURIComponent(sessionId)}`, { headers: backendHeaders(), signal });
 }

@@ -1,9 +1,12 @@
-// The app: sign-in, hash routing (#/ and #/sessions/<id>), health polling, and wiring of the panels.
+// The app: sign-in, hash routing (#/, #/sessions/<id> and #/snapshots/<id>), the collection switch, health polling,
+// and wiring of the panels. Snapshot sessions (strands' SnapshotSessionManager on MongoDBStorage) are listed under
+// the sessions when their collection exists, and open read-only with the backend password only. The collection read is the page's ?collection= parameter (absent: the backend's configured one).
 
 import * as api from "./api.js";
 import { createSessionDetail } from "./detail.js";
+import { el, replaceChildren } from "./dom.js";
 import { createFilterPanel } from "./filters.js";
-import { createResultsList } from "./results.js";
+import { createResultsList, snapshotHref, snapshotLines } from "./results.js";
 
 const HEALTH_INTERVAL_MS = 15000;
 const NARROW = window.matchMedia("(max-width: 760px)");
@@ -25,6 +28,10 @@ const ui = {
   loginSwitch: $("login-switch"),
   workspace: $("workspace"),
   resultsCount: $("results-count"),
+  collectionPicker: $("collection-picker"),
+  collectionSelect: $("collection-select"),
+  snapshots: $("snapshots"),
+  snapshotsCount: $("snapshots-count"),
 };
 
 const state = {
@@ -35,6 +42,9 @@ const state = {
   searchRequest: 0,
   sessionRequest: 0,
   openSessionId: null,
+  snapshotRequest: 0,
+  openSnapshotId: null,
+  defaultCollection: null, // the backend's configured "<database>.<collection>", once listed
 };
 
 const filters = createFilterPanel($("filters"), {
@@ -44,15 +54,22 @@ const filters = createFilterPanel($("filters"), {
   },
 });
 const results = createResultsList($("results"), { onPage: (offset) => runSearch(offset, { showResults: true }) });
+const snapshotResults = createResultsList($("snapshot-results"), {
+  onPage: (offset) => runSnapshotSearch(offset),
+  href: snapshotHref,
+  lines: snapshotLines,
+  label: "Snapshot sessions",
+  empty: "No snapshot sessions match.",
+});
 const detail = createSessionDetail($("detail"));
 
 // ---- routing -------------------------------------------------------------------------------------------------
 
 function currentRoute() {
-  const match = /^#\/sessions\/(.+)$/.exec(window.location.hash);
+  const match = /^#\/(sessions|snapshots)\/(.+)$/.exec(window.location.hash);
   if (!match) return { view: "search" };
   try {
-    return { view: "session", sessionId: decodeURIComponent(match[1]) };
+    return { view: match[1] === "snapshots" ? "snapshot" : "session", sessionId: decodeURIComponent(match[2]) };
   } catch {
     return { view: "search" };
   }
@@ -65,6 +82,7 @@ async function route() {
     if (!state.searchReady) await startSearch();
     if (!api.getBackendPassword()) return; // refused while starting: the sign-in form is showing
     if (target.view === "session") openSession(target.sessionId);
+    else if (target.view === "snapshot") openSnapshot(target.sessionId);
     else closeSession();
     return;
   }
@@ -106,7 +124,9 @@ function showLogin(mode, message = null) {
     ui.loginIntro.textContent =
       target.view === "session"
         ? `Enter the backend password to open “${target.sessionId}” and search all sessions.`
-        : "Enter the backend password to search sessions.";
+        : target.view === "snapshot"
+          ? `Enter the backend password to open snapshot session “${target.sessionId}” (snapshot sessions have no session password).`
+          : "Enter the backend password to search sessions.";
     ui.loginLabel.textContent = "Backend password";
     ui.loginSubmit.textContent = "Sign in";
     ui.loginMode.textContent = "Use this session's password instead";
@@ -143,9 +163,8 @@ ui.loginForm.addEventListener("submit", async (event) => {
       showWorkspace("session");
       showSession(target.sessionId, session);
     } else {
-      const fields = await api.checkBackendPassword(password);
+      await api.checkBackendPassword(password);
       api.setBackendPassword(password);
-      filters.setFields(fields?.fields || []);
       await route();
     }
   } catch (error) {
@@ -162,7 +181,10 @@ ui.loginForm.addEventListener("submit", async (event) => {
 ui.logout.addEventListener("click", () => {
   api.clearPasswords();
   state.searchReady = false;
+  ui.collectionPicker.hidden = true;
+  ui.snapshots.hidden = true;
   state.openSessionId = null;
+  state.openSnapshotId = null;
   detail.showEmpty();
   showLogin(currentRoute().view === "session" ? "session" : "backend");
 });
@@ -171,6 +193,8 @@ ui.logout.addEventListener("click", () => {
 function backendPasswordRejected() {
   api.clearPasswords();
   state.searchReady = false;
+  ui.collectionPicker.hidden = true;
+  ui.snapshots.hidden = true;
   showLogin("backend", "The backend refused the password. Please sign in again.");
 }
 
@@ -188,20 +212,79 @@ for (const button of ui.workspace.querySelectorAll(".panel-switcher button")) {
   button.addEventListener("click", () => setPanel(button.dataset.panel, { focus: true }));
 }
 
+// ---- which collection ----------------------------------------------------------------------------------------
+
+/** Keep the chosen collection in the page URL (?collection=), so that a reload or a shared link reads it too. */
+function rememberCollection() {
+  const url = new URL(window.location.href);
+  if (api.getCollection()) url.searchParams.set("collection", api.getCollection());
+  else url.searchParams.delete("collection");
+  window.history.replaceState(window.history.state, "", url);
+}
+
+/** Show the collections that hold sessions in the header, the one read selected. */
+async function loadCollections() {
+  const listing = await api.getCollections();
+  state.defaultCollection = listing.default;
+  if (api.getCollection() && !listing.collections.includes(api.getCollection())) {
+    api.setCollection(null); // a stale link: read the configured collection
+    rememberCollection();
+  }
+  const current = api.getCollection() || listing.default;
+  replaceChildren(
+    ui.collectionSelect,
+    listing.collections.map((name) =>
+      el("option", { value: name, text: name, selected: name === current }),
+    ),
+  );
+  ui.collectionSelect.value = current;
+  ui.collectionSelect.title = `Reading ${current}`;
+  ui.collectionPicker.hidden = false;
+}
+
+ui.collectionSelect.addEventListener("change", async () => {
+  const chosen = ui.collectionSelect.value;
+  api.setCollection(chosen === state.defaultCollection ? null : chosen);
+  rememberCollection();
+  ui.collectionSelect.title = `Reading ${chosen}`;
+  if (currentRoute().view !== "search") window.location.hash = "#/";
+  else closeSession();
+  filters.showError(null);
+  await loadFields();
+  try {
+    state.query = filters.readQuery();
+  } catch {
+    state.query = { filters: {} };
+  }
+  await runSearch(0, { showResults: true });
+});
+
 // ---- search ----------------------------------------------------------------------------------------------------
 
-async function startSearch() {
+async function loadFields() {
   try {
     filters.setFields(await api.getMetadataFields());
   } catch (error) {
     if (error instanceof api.AuthError) return backendPasswordRejected();
     filters.showError(`Metadata fields could not be loaded: ${error.message}`);
   }
+}
+
+async function startSearch() {
+  try {
+    await loadCollections();
+  } catch (error) {
+    if (error instanceof api.AuthError) return backendPasswordRejected();
+    filters.showError(`The collections could not be listed: ${error.message}`);
+  }
+  await loadFields();
+  if (!api.getBackendPassword()) return;
   state.searchReady = true;
   await runSearch(0);
 }
 
 async function runSearch(offset, { showResults = false } = {}) {
+  if (offset === 0) runSnapshotSearch(0); // a new search: the snapshot sessions with the same id part too
   const request = ++state.searchRequest;
   state.offset = offset;
   results.showLoading();
@@ -221,27 +304,53 @@ async function runSearch(offset, { showResults = false } = {}) {
   }
 }
 
+/** List the snapshot sessions matching the session id part; the section shows only when their collection exists. */
+async function runSnapshotSearch(offset) {
+  const request = ++state.snapshotRequest;
+  snapshotResults.showLoading();
+  try {
+    const page = await api.searchSnapshotSessions({ sessionId: state.query.sessionId, offset });
+    if (request !== state.snapshotRequest) return;
+    ui.snapshots.hidden = !page.available;
+    ui.snapshots.title = page.collection ? `Read-only, from ${page.collection}` : "";
+    snapshotResults.show(page);
+    snapshotResults.setSelected(state.openSnapshotId);
+    ui.snapshotsCount.textContent = `(${page.total})`;
+  } catch (error) {
+    if (request !== state.snapshotRequest) return;
+    if (error instanceof api.AuthError) return backendPasswordRejected();
+    snapshotResults.showError(error.message);
+    ui.snapshotsCount.textContent = "";
+  }
+}
+
 // ---- session detail --------------------------------------------------------------------------------------------
 
 function closeSession() {
   state.openSessionId = null;
+  state.openSnapshotId = null;
   state.sessionRequest += 1;
   results.setSelected(null);
+  snapshotResults.setSelected(null);
   detail.showEmpty();
   if (ui.workspace.dataset.panel === "detail") setPanel("results");
 }
 
 function showSession(sessionId, session) {
   state.openSessionId = sessionId;
+  state.openSnapshotId = null;
   detail.show(session);
   results.setSelected(sessionId);
+  snapshotResults.setSelected(null);
   document.title = `${sessionId} · Session Viewer`;
 }
 
 async function openSession(sessionId) {
   const request = ++state.sessionRequest;
   state.openSessionId = sessionId;
+  state.openSnapshotId = null;
   results.setSelected(sessionId);
+  snapshotResults.setSelected(null);
   detail.showLoading(sessionId);
   setPanel("detail", { focus: true });
   try {
@@ -256,6 +365,28 @@ async function openSession(sessionId) {
       return showLogin("session", "That password is not right for this session.");
     }
     detail.showError(error instanceof api.NotFoundError ? `Session “${sessionId}” was not found.` : error.message);
+  }
+}
+
+async function openSnapshot(sessionId) {
+  const request = ++state.sessionRequest;
+  state.openSessionId = null;
+  state.openSnapshotId = sessionId;
+  results.setSelected(null);
+  snapshotResults.setSelected(sessionId);
+  detail.showLoading(sessionId);
+  setPanel("detail", { focus: true });
+  try {
+    const session = await api.getSnapshotSession(sessionId);
+    if (request !== state.sessionRequest) return;
+    detail.showSnapshot(session);
+    document.title = `${sessionId} (snapshot) · Session Viewer`;
+  } catch (error) {
+    if (request !== state.sessionRequest) return;
+    if (error instanceof api.AuthError) return backendPasswordRejected();
+    detail.showError(
+      error instanceof api.NotFoundError ? `Snapshot session “${sessionId}” was not found.` : error.message,
+    );
   }
 }
 

@@ -194,6 +194,97 @@ function feedbackItem(entry) {
   );
 }
 
+/** The timeline of `timeline` entries, with its tools (agent filter, expand tool calls): [tools, list]. */
+function timelineParts(timeline, agents, emptyText) {
+  const toolNames = new Map();
+  const items = timeline.map((entry) => (entry?.type === "feedback" ? feedbackItem(entry) : messageItem(entry, toolNames)));
+  const list = el("ol", { class: "timeline", "aria-label": "Timeline" }, items);
+
+  const agentFilter = el(
+    "select",
+    { id: "timeline-agent" },
+    el("option", { value: "", text: "All agents" }),
+    agents.map((agent) => el("option", { value: agent.agent_id, text: agent.agent_id })),
+  );
+  agentFilter.addEventListener("change", () => {
+    for (const item of list.children) {
+      const agent = item.dataset.agent;
+      item.hidden = Boolean(agentFilter.value) && item.dataset.type === "message" && agent !== agentFilter.value;
+    }
+  });
+  const toggle = el("button", { type: "button", class: "secondary", "aria-pressed": "false", text: "Expand tool calls" });
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-pressed") !== "true";
+    for (const details of list.querySelectorAll("details.tool")) details.open = open;
+    toggle.setAttribute("aria-pressed", String(open));
+    toggle.textContent = open ? "Collapse tool calls" : "Expand tool calls";
+  });
+  return [
+    el(
+      "div",
+      { class: "timeline-tools" },
+      agents.length > 1 ? el("label", { class: "inline", for: agentFilter.id, text: "Agent" }) : null,
+      agents.length > 1 ? agentFilter : null,
+      list.querySelector("details.tool") ? toggle : null,
+    ),
+    timeline.length ? list : el("p", { class: "placeholder", text: emptyText }),
+  ];
+}
+
+function copyLinkButton() {
+  const copy = el("button", { type: "button", class: "secondary", text: "Copy link" });
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(window.location.href);
+      copy.textContent = "Link copied";
+    } catch {
+      copy.textContent = "Copy failed";
+    }
+    setTimeout(() => {
+      copy.textContent = "Copy link";
+    }, 2000);
+  });
+  return copy;
+}
+
+/** A snapshot session's agents: each with its snapshot time, messages, system prompt and agent state (JSON). */
+function snapshotAgentsSection(agents) {
+  return el(
+    "details",
+    { class: "section", open: true },
+    el("summary", { text: `Agents and state (${agents.length})` }),
+    el(
+      "ul",
+      { class: "agents" },
+      agents.map((agent) => {
+        const state = agent.state && typeof agent.state === "object" ? agent.state : {};
+        const keys = Object.keys(state);
+        return el(
+          "li",
+          { dataset: { agent: agent.agent_id ?? "" } },
+          el("span", { class: "agent-name", text: agent.agent_id }),
+          el("span", { class: "muted", text: ` · ${plural(agent.message_count || 0, "message")} · snapshot ` }),
+          timeEl(agent.snapshot_created_at),
+          agent.system_prompt
+            ? el(
+                "details",
+                { class: "system-prompt" },
+                el("summary", { text: "System prompt" }),
+                el("pre", { class: "wrap", text: agent.system_prompt }),
+              )
+            : null,
+          el(
+            "details",
+            { class: "agent-state", open: keys.length > 0 && keys.length <= 8 },
+            el("summary", { text: `Agent state (${plural(keys.length, "key")})` }),
+            el("pre", { class: "state-json", text: jsonText(state) }),
+          ),
+        );
+      }),
+    ),
+  );
+}
+
 /** Build the session detail view inside `root`. */
 export function createSessionDetail(root) {
   function showMessage(text, className = "placeholder") {
@@ -223,50 +314,13 @@ export function createSessionDetail(root) {
       const timeline = Array.isArray(session.timeline) ? session.timeline : [];
       const agents = Array.isArray(session.agents) ? session.agents : [];
       const counts = session.feedback_counts || {};
-      const toolNames = new Map();
-
-      const items = timeline.map((entry) => (entry?.type === "feedback" ? feedbackItem(entry) : messageItem(entry, toolNames)));
-      const list = el("ol", { class: "timeline", "aria-label": "Timeline" }, items);
-
-      const agentFilter = el(
-        "select",
-        { id: "timeline-agent" },
-        el("option", { value: "", text: "All agents" }),
-        agents.map((agent) => el("option", { value: agent.agent_id, text: agent.agent_id })),
-      );
-      agentFilter.addEventListener("change", () => {
-        for (const item of list.children) {
-          const agent = item.dataset.agent;
-          item.hidden = Boolean(agentFilter.value) && item.dataset.type === "message" && agent !== agentFilter.value;
-        }
-      });
-      const toggle = el("button", { type: "button", class: "secondary", "aria-pressed": "false", text: "Expand tool calls" });
-      toggle.addEventListener("click", () => {
-        const open = toggle.getAttribute("aria-pressed") !== "true";
-        for (const details of list.querySelectorAll("details.tool")) details.open = open;
-        toggle.setAttribute("aria-pressed", String(open));
-        toggle.textContent = open ? "Collapse tool calls" : "Expand tool calls";
-      });
-      const copy = el("button", { type: "button", class: "secondary", text: "Copy link" });
-      copy.addEventListener("click", async () => {
-        try {
-          await navigator.clipboard.writeText(window.location.href);
-          copy.textContent = "Link copied";
-        } catch {
-          copy.textContent = "Copy failed";
-        }
-        setTimeout(() => {
-          copy.textContent = "Copy link";
-        }, 2000);
-      });
-
       const messageCount = timeline.filter((entry) => entry?.type !== "feedback").length;
       replaceChildren(
         root,
         el(
           "header",
           { class: "session-head" },
-          el("div", { class: "session-title" }, el("h3", { class: "session-id", text: session.session_id }), copy),
+          el("div", { class: "session-title" }, el("h3", { class: "session-id", text: session.session_id }), copyLinkButton()),
           factList([
             ["Created", timeEl(session.created_at)],
             ["Updated", timeEl(session.updated_at)],
@@ -276,14 +330,34 @@ export function createSessionDetail(root) {
           metadataSection(session.metadata),
           agentsSection(agents),
         ),
+        timelineParts(timeline, agents, "This session has no messages yet."),
+      );
+    },
+    /** Show a snapshot session (GET /api/v1/snapshots/{id}): read-only, no metadata, no feedback. */
+    showSnapshot(session) {
+      root.removeAttribute("aria-busy");
+      const timeline = Array.isArray(session.timeline) ? session.timeline : [];
+      const agents = Array.isArray(session.agents) ? session.agents : [];
+      replaceChildren(
+        root,
         el(
-          "div",
-          { class: "timeline-tools" },
-          agents.length > 1 ? el("label", { class: "inline", for: agentFilter.id, text: "Agent" }) : null,
-          agents.length > 1 ? agentFilter : null,
-          list.querySelector("details.tool") ? toggle : null,
+          "header",
+          { class: "session-head", dataset: { kind: "snapshot" } },
+          el(
+            "div",
+            { class: "session-title" },
+            el("h3", { class: "session-id", text: session.session_id }),
+            el("span", { class: "badge badge-read-only", text: "snapshot · read-only" }),
+            copyLinkButton(),
+          ),
+          factList([
+            ["Latest snapshot", timeEl(session.snapshot_created_at)],
+            ["Messages", String(timeline.length)],
+            ["Checkpoints", String(session.checkpoint_count || 0)],
+          ]),
+          snapshotAgentsSection(agents),
         ),
-        timeline.length ? list : el("p", { class: "placeholder", text: "This session has no messages yet." }),
+        timelineParts(timeline, agents, "The latest snapshot holds no messages."),
       );
     },
   };

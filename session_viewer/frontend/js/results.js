@@ -6,6 +6,10 @@ export function sessionHref(sessionId) {
   return `#/sessions/${encodeURIComponent(sessionId)}`;
 }
 
+export function snapshotHref(sessionId) {
+  return `#/snapshots/${encodeURIComponent(sessionId)}`;
+}
+
 function plural(count, word) {
   return `${count} ${word}${count === 1 ? "" : "s"}`;
 }
@@ -36,15 +40,48 @@ function feedbackSummary(counts) {
   );
 }
 
+/** The lines under a classic session's id: date, messages, agents; metadata and feedback. */
+function sessionLines(session) {
+  const agents = Array.isArray(session.agent_ids) ? session.agent_ids : [];
+  return [
+    el(
+      "span",
+      { class: "result-line" },
+      timeEl(session.created_at),
+      el("span", { text: plural(session.message_count || 0, "message") }),
+      agents.length ? el("span", { class: "result-agents", text: agents.join(", ") }) : null,
+    ),
+    el("span", { class: "result-line" }, metadataChips(session.metadata), feedbackSummary(session.feedback_counts)),
+  ];
+}
+
+/** The line under a snapshot session's id: its agents and checkpoints (what its keys tell, no snapshot read). */
+export function snapshotLines(session) {
+  const agents = Array.isArray(session.agent_ids) ? session.agent_ids : [];
+  return [
+    el(
+      "span",
+      { class: "result-line" },
+      el("span", { class: "badge badge-snapshot", text: "snapshot" }),
+      agents.length ? el("span", { class: "result-agents", text: agents.join(", ") }) : null,
+      el("span", { text: plural(session.checkpoint_count || 0, "checkpoint") }),
+    ),
+  ];
+}
+
 /**
- * Build the results list inside `root`. onPage(offset) asks for another page.
+ * Build the results list inside `root`. onPage(offset) asks for another page; href(id) and lines(session)
+ * make each entry's link and description (classic sessions by default; snapshotHref/snapshotLines for snapshots).
  */
-export function createResultsList(root, { onPage }) {
+export function createResultsList(
+  root,
+  { onPage, href = sessionHref, lines = sessionLines, label = "Matching sessions", empty = "No sessions match." },
+) {
   let selectedId = null;
   let page = null;
 
   const summary = el("p", { class: "summary", role: "status", "aria-live": "polite", text: "" });
-  const list = el("ol", { class: "results-list", "aria-label": "Matching sessions" });
+  const list = el("ol", { class: "results-list", "aria-label": label });
   const previous = el("button", { type: "button", class: "secondary", text: "← Previous" });
   const next = el("button", { type: "button", class: "secondary", text: "Next →" });
   const position = el("span", { class: "pager-position" });
@@ -55,24 +92,16 @@ export function createResultsList(root, { onPage }) {
   next.addEventListener("click", () => page && onPage(page.offset + page.limit));
 
   function item(session) {
-    const agents = Array.isArray(session.agent_ids) ? session.agent_ids : [];
     const link = el(
       "a",
       {
         class: "result",
-        href: sessionHref(session.session_id),
+        href: href(session.session_id),
         "aria-current": session.session_id === selectedId ? "true" : null,
         dataset: { sessionId: session.session_id },
       },
       el("span", { class: "result-id", text: session.session_id }),
-      el(
-        "span",
-        { class: "result-line" },
-        timeEl(session.created_at),
-        el("span", { text: plural(session.message_count || 0, "message") }),
-        agents.length ? el("span", { class: "result-agents", text: agents.join(", ") }) : null,
-      ),
-      el("span", { class: "result-line" }, metadataChips(session.metadata), feedbackSummary(session.feedback_counts)),
+      lines(session),
     );
     return el("li", {}, link);
   }
@@ -91,7 +120,7 @@ export function createResultsList(root, { onPage }) {
         offset: Number(result?.offset) || 0,
       };
       const sessions = Array.isArray(result?.sessions) ? result.sessions : [];
-      summary.textContent = page.total === 0 ? "No sessions match." : `${plural(page.total, "session")} found`;
+      summary.textContent = page.total === 0 ? empty : `${plural(page.total, "session")} found`;
       replaceChildren(list, sessions.map(item));
       const first = sessions.length ? page.offset + 1 : 0;
       const last = page.offset + sessions.length;

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 import click
 
 from .. import __version__
+from .embedded import embedded
 from .migrate import migrate
+from .sessions import sessions
 
 __all__ = ["cli", "main"]
 
@@ -30,8 +32,9 @@ PROG_NAME = "mongodb-session-manager"
 def cli() -> None:
     """Operate on the sessions stored by mongodb-session-manager.
 
-    Every command takes --uri (default: MONGODB_URI, else the embedded development server),
-    --database and --collection, --json for machine output and --debug for tracebacks.
+    Every command on sessions takes --uri (default: MONGODB_URI, else the embedded development
+    server), --database and --collection; every command takes --json for machine output and
+    --debug for tracebacks. 'embedded status|stop' manage the embedded development server.
     Exit status: 0 ok, 1 failed, 2 usage error.
 
     \b
@@ -42,6 +45,8 @@ def cli() -> None:
 
 
 cli.add_command(migrate)
+cli.add_command(embedded)
+cli.add_command(sessions)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
