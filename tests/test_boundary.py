@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import bson
@@ -139,6 +140,9 @@ def _assert_every_bad_id_is_refused_silently(
 
 RepositoryCall = Callable[[MongoDBSessionRepository, Any], Any]
 
+REDACTION = {"action": "redacted", "timestamp": datetime(2025, 1, 1, tzinfo=UTC)}
+"""A ``guardrail_event`` for `MongoDBSessionRepository.record_redaction`."""
+
 REPOSITORY_CALLS: dict[str, RepositoryCall] = {
     "create_session": lambda r, bad: r.create_session(Session(session_id=bad, session_type=SessionType.AGENT)),
     "read_session": lambda r, bad: r.read_session(bad),
@@ -157,6 +161,8 @@ REPOSITORY_CALLS: dict[str, RepositoryCall] = {
     "update_message(agent_id)": lambda r, bad: r.update_message(VICTIM, bad, _message(0, "redacted")),
     "set_message_fields(session_id)": lambda r, bad: r.set_message_fields(bad, AGENT, 0, {"event_loop_metrics": {}}),
     "set_message_fields(agent_id)": lambda r, bad: r.set_message_fields(VICTIM, bad, 0, {"event_loop_metrics": {}}),
+    "record_redaction(session_id)": lambda r, bad: r.record_redaction(bad, AGENT, _message(0, "x"), REDACTION),
+    "record_redaction(agent_id)": lambda r, bad: r.record_redaction(VICTIM, bad, _message(0, "x"), REDACTION),
     "known_agent_config(session_id)": lambda r, bad: r.known_agent_config(bad, AGENT),
     "known_agent_config(agent_id)": lambda r, bad: r.known_agent_config(VICTIM, bad),
     "list_messages(session_id)": lambda r, bad: r.list_messages(bad, AGENT),
@@ -179,6 +185,9 @@ REPOSITORY_CALLS: dict[str, RepositoryCall] = {
     "update_agent_config(session_id)": lambda r, bad: r.update_agent_config(bad, AGENT, model="m"),
     "update_agent_config(agent_id)": lambda r, bad: r.update_agent_config(VICTIM, bad, model="m"),
     "list_agents": lambda r, bad: r.list_agents(bad),
+    "set_prompt_metadata(session_id)": lambda r, bad: r.set_prompt_metadata(bad, AGENT, {"version": 2}),
+    "set_prompt_metadata(agent_id)": lambda r, bad: r.set_prompt_metadata(VICTIM, bad, {"version": 2}),
+    "get_application_name": lambda r, bad: r.get_application_name(bad),
     "list_message_documents(session_id)": lambda r, bad: r.list_message_documents(bad, AGENT),
     "list_message_documents(agent_id)": lambda r, bad: r.list_message_documents(VICTIM, bad),
     "latest_message_document(session_id)": lambda r, bad: r.latest_message_document(bad, AGENT),
@@ -270,6 +279,7 @@ MANAGER_CALLS: dict[str, ManagerCall] = {
     "MongoDBSessionManagerFactory.create_session_manager(session_id)": _factory_manager,
     "get_agent_config": lambda m, bad: m.get_agent_config(bad),
     "update_agent_config": lambda m, bad: m.update_agent_config(bad, model="m"),
+    "set_prompt_metadata": lambda m, bad: m.set_prompt_metadata(bad, {"version": 2}),
     "initialize": lambda m, bad: m.initialize(_agent_with_id(bad)),
     "sync_agent": lambda m, bad: m.sync_agent(_agent_with_id(bad)),
     "append_message": lambda m, bad: m.append_message(TEXT, _agent_with_id(bad)),

@@ -161,6 +161,20 @@ def test_list_filters_by_prefix_and_indexed_metadata_and_refuses_other_fields(
     assert "user" in line
 
 
+def test_list_and_export_filter_by_application(client, database_name, store_args, conversations):
+    MongoDBSessionManager(
+        session_id="s-app",
+        client=client,
+        database_name=database_name,
+        collection_name=COLLECTION,
+        application_name="billing",
+    )
+    listed = json.loads(ok("sessions", "list", "--application", "billing", "--json", *store_args).stdout)
+    assert [(s["session_id"], s["application_name"]) for s in listed["sessions"]] == [("s-app", "billing")]
+    exported = ok("sessions", "export", "--application", "billing", *store_args).stdout.splitlines()
+    assert [json.loads(line)["session"]["_id"] for line in exported] == ["s-app"]
+
+
 def test_show_prints_the_summary_and_every_agents_messages(store_args, conversations):
     lines = ok("sessions", "show", "s-2", *store_args).stdout.splitlines()
     assert lines[0] == "session s-2 (AGENT)"

@@ -100,6 +100,35 @@ def test_a_page_is_one_aggregate_served_by_the_created_at_index(many, database_n
         assert not any(s["stage"] == "COLLSCAN" for s in plan)
 
 
+def test_an_application_page_is_one_aggregate_served_by_the_application_index(mongo_uri, database_name):
+    commands = Commands()
+    with MongoClient(mongo_uri, event_listeners=[commands], tz_aware=True) as mongo_client:
+        repo = make_repo(mongo_client, database_name, metadata_fields=["user"])
+        documents = [
+            session_document(
+                Session(session_id=f"s-{i:04d}", session_type=SessionType.AGENT),
+                application_name="batch" if i % 4 == 0 else "chat",
+            )
+            for i in range(2000)
+        ]
+        mongo_client[database_name][COLLECTION].insert_many(documents)
+        commands.sent.clear()
+        first = repo.list_sessions(application_name="batch", limit=50)
+        second = repo.list_sessions(application_name="batch", limit=50, cursor=first["next_cursor"])
+        assert [next(iter(command)) for command in commands.sent] == ["aggregate", "aggregate"]
+        listed = first["sessions"] + second["sessions"]
+        assert len({summary["session_id"] for summary in listed}) == 100
+        assert {summary["application_name"] for summary in listed} == {"batch"}
+        for command in list(commands.sent):
+            aggregate = {key: command[key] for key in ("aggregate", "pipeline", "cursor", "hint") if key in command}
+            explain = mongo_client[database_name].command("explain", aggregate)
+            plan = stages(explain)
+            assert any(
+                s["stage"] == "IXSCAN" and s.get("indexName") == "application_name_1_created_at_1" for s in plan
+            ), explain
+            assert not any(s["stage"] == "COLLSCAN" for s in plan)
+
+
 def test_paging_under_concurrent_inserts_never_repeats_or_skips(many, database_name):
     mongo_client, repo, _ = many
     old = {f"s-{i:05d}" for i in range(MANY)}
@@ -209,6 +238,8 @@ def test_metadata_filters_need_an_index(client, database_name):
         {"created_after": "2025-01-01"},
         {"prefix": 3},
         {"metadata": {"$where": 1}},
+        {"application_name": {"$ne": None}},
+        {"application_name": ""},
     ],
 )
 def test_bad_filters_are_refused(client, database_name, command_log, filters):

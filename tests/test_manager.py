@@ -132,13 +132,14 @@ def test_agent_config_is_captured_and_can_be_updated(make_manager):
         "agent_id": "translator",
         "model": "scripted-model",
         "system_prompt": "Translate.",
+        "prompt_metadata": None,
     }
     manager.update_agent_config("translator", model="faster-model")
     assert manager.get_agent_config("translator")["model"] == "faster-model"
     assert manager.get_agent_config("translator")["system_prompt"] == "Translate."
     assert sorted(manager.list_agents(), key=lambda a: a["agent_id"]) == [
-        {"agent_id": "support.v2", "model": "scripted-model", "system_prompt": "Support."},
-        {"agent_id": "translator", "model": "faster-model", "system_prompt": "Translate."},
+        {"agent_id": "support.v2", "model": "scripted-model", "system_prompt": "Support.", "prompt_metadata": None},
+        {"agent_id": "translator", "model": "faster-model", "system_prompt": "Translate.", "prompt_metadata": None},
     ]
     assert manager.get_agent_config("ghost") is None
 
@@ -157,6 +158,7 @@ def test_a_resumed_agent_built_without_model_or_system_prompt_keeps_the_recorded
         "agent_id": "support",
         "model": "scripted-model",
         "system_prompt": "You help customers.",
+        "prompt_metadata": None,
     }
 
 
@@ -168,6 +170,7 @@ def test_strands_default_model_is_recorded_while_no_model_is(make_manager):
         "agent_id": "fresh",
         "model": agent.model.get_config()["model_id"],
         "system_prompt": None,
+        "prompt_metadata": None,
     }
 
 

@@ -14,6 +14,8 @@ from mongodb_session_manager.testing import ScriptedModel
 
 LATENCY_MS = 7
 """Every scripted model call reports this latency, so stored figures can be compared exactly."""
+FIRST_BYTE_MS = 3
+"""Every scripted model call reports this time to first byte (strands keeps its own measure when it is >= 1 ms)."""
 
 
 @tool
@@ -59,7 +61,7 @@ def stored_messages(client: MongoClient, database_name: str):
 def make_agent(manager: MongoDBSessionManager, script: list[Any], **kwargs: Any) -> Agent:
     return Agent(
         agent_id="a",
-        model=ScriptedModel(script, latency_ms=LATENCY_MS),
+        model=ScriptedModel(script, latency_ms=LATENCY_MS, time_to_first_byte_ms=FIRST_BYTE_MS),
         session_manager=manager,
         callback_handler=None,
         system_prompt="You answer briefly.",
@@ -67,20 +69,64 @@ def make_agent(manager: MongoDBSessionManager, script: list[Any], **kwargs: Any)
     )
 
 
-def cost_of(*model_messages: dict[str, Any]) -> dict[str, Any]:
-    """The figures of the given model calls added up, as the manager stores them."""
+def cost_of(
+    *model_messages: dict[str, Any], cycles: int | None = None, tools: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The figures of the given model calls added up, as the manager stores them (durations left out).
+
+    The time to first byte is the first call's; an invocation has one cycle per model call unless ``cycles``
+    says otherwise; ``tools`` are the expected counts per tool.
+    """
     usages = [message["message"]["metadata"]["usage"] for message in model_messages]
+    first_byte = model_messages[0]["message"]["metadata"]["metrics"]["timeToFirstByteMs"]
     return {
-        "accumulated_metrics": {"latencyMs": LATENCY_MS * len(model_messages)},
+        "accumulated_metrics": {"latencyMs": LATENCY_MS * len(model_messages), "timeToFirstByteMs": first_byte},
         "accumulated_usage": {key: sum(usage[key] for usage in usages) for key in usages[0]},
+        "cycle_metrics": {"cycle_count": len(model_messages) if cycles is None else cycles},
+        "tool_usage": tools or {},
     }
+
+
+def tool_counts(calls: int, errors: int = 0) -> dict[str, Any]:
+    """One tool's expected ``tool_usage`` counts (its seconds are checked by `checked`)."""
+    return {
+        "call_count": calls,
+        "success_count": calls - errors,
+        "error_count": errors,
+        "success_rate": (calls - errors) / calls,
+    }
+
+
+def checked(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The stored figures with their seconds checked (>= 0, averages consistent) and left out.
+
+    Durations differ from run to run; counts, tokens and the scripted latency do not.
+    """
+    cycles = metrics["cycle_metrics"]
+    assert set(cycles) == {"cycle_count", "total_duration", "average_cycle_time"}
+    assert cycles["cycle_count"] >= 1 and cycles["total_duration"] >= 0
+    assert cycles["average_cycle_time"] == cycles["total_duration"] / cycles["cycle_count"]
+    tools = {}
+    for name, usage in metrics["tool_usage"].items():
+        assert usage["total_time"] >= 0 and usage["average_time"] == usage["total_time"] / usage["call_count"]
+        assert usage["success_count"] + usage["error_count"] == usage["call_count"]
+        tools[name] = {key: value for key, value in usage.items() if key not in ("total_time", "average_time")}
+    return {**metrics, "cycle_metrics": {"cycle_count": cycles["cycle_count"]}, "tool_usage": tools}
 
 
 def metrics_by_position(messages: list[dict[str, Any]]) -> dict[int, Any]:
     return {
-        index: message["event_loop_metrics"]
+        index: checked(message["event_loop_metrics"])
         for index, message in enumerate(messages)
         if "event_loop_metrics" in message
+    }
+
+
+def without_first_byte(metrics: dict[int, Any]) -> dict[int, Any]:
+    """Figures to compare across runs: strands measures the time to first byte itself when it is >= 1 ms."""
+    return {
+        position: {**figures, "accumulated_metrics": {"latencyMs": figures["accumulated_metrics"]["latencyMs"]}}
+        for position, figures in metrics.items()
     }
 
 
@@ -95,7 +141,8 @@ def test_each_turn_stores_its_own_cost_for_a_long_lived_and_a_per_request_agent(
         make_agent(make_manager("per-request"), [answer])(prompt)
 
     long, per_request = stored_messages("long"), stored_messages("per-request")
-    assert metrics_by_position(long) == metrics_by_position(per_request)
+    assert without_first_byte(metrics_by_position(long)) == without_first_byte(metrics_by_position(per_request))
+    assert metrics_by_position(per_request) == {1: cost_of(per_request[1]), 3: cost_of(per_request[3])}
     assert metrics_by_position(long) == {1: cost_of(long[1]), 3: cost_of(long[3])}
     second = long[3]["event_loop_metrics"]["accumulated_usage"]
     assert second["totalTokens"] < long_lived.event_loop_metrics.accumulated_usage["totalTokens"]  # not the totals
@@ -112,7 +159,10 @@ def test_a_tool_using_invocation_stores_the_sum_of_its_cycles_on_the_closing_mes
 
     messages = stored_messages("tools")
     assert [m["message"]["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user", "assistant"]
-    assert metrics_by_position(messages) == {3: cost_of(messages[1], messages[3]), 5: cost_of(messages[5])}
+    assert metrics_by_position(messages) == {
+        3: cost_of(messages[1], messages[3], tools={"add": tool_counts(1)}),
+        5: cost_of(messages[5]),
+    }
 
 
 def test_a_turn_writes_one_push_per_message_and_nothing_more(make_manager, command_log):
@@ -154,7 +204,10 @@ def test_an_invocation_ending_on_a_tool_call_stores_its_cost_there_with_one_more
     command_log.clear()
     agent([{"interruptResponse": {"interruptId": result.interrupts[0].id, "response": "yes"}}])
     messages = stored_messages("interrupt")
-    assert metrics_by_position(messages) == {1: cost_of(messages[1]), 3: cost_of(messages[3])}
+    assert metrics_by_position(messages) == {  # the resumed invocation runs the approved tool, then calls the model
+        1: cost_of(messages[1]),
+        3: cost_of(messages[3], cycles=2, tools={"add": tool_counts(1)}),
+    }
     assert len(command_log.writes) == 3  # the tool result, the answer (with its figures), the interrupt state
 
 
@@ -169,7 +222,9 @@ def test_figures_move_to_the_message_that_really_closes_the_invocation(make_mana
     messages = stored_messages("structured")
     closing = max(i for i, m in enumerate(messages) if m["message"]["role"] == "assistant")
     assert closing > 1
-    assert metrics_by_position(messages) == {closing: cost_of(messages[1], messages[closing])}
+    assert metrics_by_position(messages) == {  # strands runs the forced structured output as a tool
+        closing: cost_of(messages[1], messages[closing], tools={"Weather": tool_counts(1)})
+    }
 
 
 def test_a_streamed_invocation_stores_the_same_figures_as_a_synchronous_one(make_manager, stored_messages):
@@ -183,8 +238,101 @@ def test_a_streamed_invocation_stores_the_same_figures_as_a_synchronous_one(make
 
     asyncio.run(stream())
     synchronous, streamed = stored_messages("sync"), stored_messages("streamed")
-    assert (
-        metrics_by_position(streamed)
-        == metrics_by_position(synchronous)
-        == {3: cost_of(synchronous[1], synchronous[3])}
+    assert without_first_byte(metrics_by_position(streamed)) == without_first_byte(metrics_by_position(synchronous))
+    for messages in (synchronous, streamed):
+        assert metrics_by_position(messages) == {3: cost_of(messages[1], messages[3], tools={"add": tool_counts(1)})}
+
+
+failures = {"count": 0}
+
+
+@tool
+def flaky_lookup(key: str) -> str:
+    """Look a key up; every second call fails."""
+    failures["count"] += 1
+    if failures["count"] % 2 == 0:
+        raise RuntimeError("lookup service unavailable")
+    return key.upper()
+
+
+FLAKY_TURNS = [
+    (
+        "Look up a and b",
+        [
+            [{"tool": "flaky_lookup", "input": {"key": "a"}}, {"tool": "flaky_lookup", "input": {"key": "b"}}],
+            {"tool": "add", "input": {"a": 1, "b": 2}},
+            "A, and b failed; 1 + 2 = 3.",
+        ],
+    ),
+    ("Look up c", [{"tool": "flaky_lookup", "input": {"key": "c"}}, "C."]),
+]
+
+
+def test_each_invocation_stores_its_own_cycles_and_tool_calls_whatever_the_agents_lifetime(
+    make_manager, stored_messages
+):
+    failures["count"] = 0
+    long_lived = make_agent(
+        make_manager("long"), [item for _, script in FLAKY_TURNS for item in script], tools=[add, flaky_lookup]
     )
+    for prompt, _ in FLAKY_TURNS:
+        long_lived(prompt)
+    failures["count"] = 0
+    for prompt, script in FLAKY_TURNS:
+        make_agent(make_manager("per-request"), script, tools=[add, flaky_lookup])(prompt)
+
+    long, per_request = stored_messages("long"), stored_messages("per-request")
+    assert without_first_byte(metrics_by_position(long)) == without_first_byte(metrics_by_position(per_request))
+    for messages in (long, per_request):
+        assert metrics_by_position(messages) == {
+            5: cost_of(
+                messages[1],
+                messages[3],
+                messages[5],
+                tools={"flaky_lookup": tool_counts(2, errors=1), "add": tool_counts(1)},
+            ),
+            9: cost_of(messages[7], messages[9], tools={"flaky_lookup": tool_counts(1)}),  # the 3rd call succeeds
+        }
+    assert long_lived.event_loop_metrics.tool_metrics["flaky_lookup"].call_count == 3  # strands' running totals
+
+
+def test_cache_tokens_are_stored_for_the_invocations_whose_model_reported_them(make_manager, stored_messages):
+    agent = make_agent(make_manager("cache"), ["First answer.", "Second answer."])
+    agent.model.cache_read_tokens, agent.model.cache_write_tokens = 40, 12
+    agent("first")
+    agent.model.cache_read_tokens = agent.model.cache_write_tokens = None
+    agent("second")
+
+    messages = stored_messages("cache")
+    first, second = (checked(messages[i]["event_loop_metrics"])["accumulated_usage"] for i in (1, 3))
+    words = messages[1]["message"]["metadata"]["usage"]
+    assert first == {
+        "inputTokens": words["inputTokens"],
+        "outputTokens": words["outputTokens"],
+        "totalTokens": words["inputTokens"] + words["outputTokens"] + 52,  # Bedrock counts cache tokens in the total
+        "cacheReadInputTokens": 40,
+        "cacheWriteInputTokens": 12,
+    }
+    assert set(second) == {"inputTokens", "outputTokens", "totalTokens"}  # strands' running totals keep the keys
+    assert agent.event_loop_metrics.accumulated_usage["cacheReadInputTokens"] == 40
+
+
+def test_the_time_to_first_byte_is_the_invocations_first_model_call(make_manager, stored_messages):
+    model = ScriptedModel(
+        [{"tool": "slow_down", "input": {}}, "Done."], latency_ms=LATENCY_MS, time_to_first_byte_ms=FIRST_BYTE_MS
+    )
+
+    @tool
+    def slow_down() -> str:
+        """Make the model's next calls slower to start."""
+        model.time_to_first_byte_ms = 900
+        return "slower"
+
+    agent = Agent(
+        agent_id="a", model=model, tools=[slow_down], session_manager=make_manager("ttfb"), callback_handler=None
+    )
+    agent("Go")
+
+    messages = stored_messages("ttfb")
+    first_call = messages[1]["message"]["metadata"]["metrics"]["timeToFirstByteMs"]  # the second call's is 900
+    assert messages[3]["event_loop_metrics"]["accumulated_metrics"]["timeToFirstByteMs"] == first_call

@@ -299,12 +299,13 @@ def test_agent_config_rides_on_the_agent_writes_and_none_never_replaces_it(repo,
     command_log.clear()
     repo.update_agent("s-1", make_agent(key="changed"), agent_config={"model": "m-2", "system_prompt": None})
     repo.update_agent("s-1", make_agent(key="changed"), agent_config={"model": "m-2"})
-    repo.update_agent_config("s-1", "agent.v2", model="m-2")
-    assert command_log.commands == ["update"]
+    repo.update_agent_config("s-1", "agent.v2", model="m-2")  # unchanged: only reads the config it returns
+    assert command_log.commands == ["update", "find"]
     assert repo.get_agent_config("s-1", "agent.v2") == {
         "agent_id": "agent.v2",
         "model": "m-2",
         "system_prompt": "Be brief.",
+        "prompt_metadata": None,
     }
     with pytest.raises(ValueError, match="temperature"):
         repo.update_agent("s-1", make_agent(), agent_config={"temperature": 1})

@@ -1,9 +1,10 @@
 """Generate ``docs/architecture/data-model.generated.json``: the real stored document of one session.
 
-The session has two agents (``support`` calls a tool; ``translator.v2`` shows how a dotted agent id is
-escaped), metadata and feedback. It is written by the library itself, through real ``strands.Agent`` objects
-driven by ``ScriptedModel``, on a SecantusDB server started in a temporary directory; the raw document is then
-read back with pymongo and written as relaxed Extended JSON.
+The session has two agents (``support`` calls a tool and carries prompt metadata; ``translator.v2`` shows how
+a dotted agent id is escaped, and a guardrail redacts its second request), an application name, metadata and
+feedback. It is written by the library itself, through real ``strands.Agent`` objects driven by
+``ScriptedModel``, on a SecantusDB server started in a temporary directory; the raw document is then read back
+with pymongo and written as relaxed Extended JSON.
 
     uv run python docs/scripts/generate_data_model.py [--output PATH]
 """
@@ -27,6 +28,16 @@ DATABASE = "docs"
 COLLECTION = "agent_sessions"
 
 
+TRACE = {
+    "inputAssessment": {
+        "order-guardrail": {
+            "topicPolicy": {"topics": [{"name": "Burglary", "type": "DENY", "action": "BLOCKED", "detected": True}]}
+        }
+    }
+}
+"""The Amazon Bedrock guardrail trace of the translator's blocked request."""
+
+
 @tool
 def lookup_order(order_id: str) -> dict:
     """Return the status of an order."""
@@ -41,6 +52,7 @@ def write_session(uri: str) -> dict:
         database_name=DATABASE,
         collection_name=COLLECTION,
         metadata_fields=["customer_id"],
+        application_name="order-desk",
     ) as session_manager:
         support = Agent(
             agent_id="support",
@@ -50,6 +62,8 @@ def write_session(uri: str) -> dict:
                     "Order A-1001 has shipped with UPS.",
                 ],
                 model_id="support-model",
+                time_to_first_byte_ms=120,
+                cache_read_tokens=30,
             ),
             system_prompt="You answer questions about orders.",
             tools=[lookup_order],
@@ -59,15 +73,23 @@ def write_session(uri: str) -> dict:
         support("Where is my order A-1001?")
         support.state.set("last_order_id", "A-1001")
         session_manager.sync_agent(support)
+        session_manager.set_prompt_metadata(
+            "support", {"prompt_id": "orders-support", "version": 7, "deployment": "eu-prod", "temperature": 0.2}
+        )
 
         translator = Agent(
             agent_id="translator.v2",
-            model=ScriptedModel(["Su pedido A-1001 ha sido enviado con UPS."], model_id="translator-model"),
+            model=ScriptedModel(
+                ["Su pedido A-1001 ha sido enviado con UPS.", {"text": "Lo siento.", "guardrail": {"trace": TRACE}}],
+                model_id="translator-model",
+                time_to_first_byte_ms=90,
+            ),
             system_prompt="Translate the user's text into Spanish.",
             session_manager=session_manager,
             callback_handler=None,
         )
         translator("Your order A-1001 has shipped with UPS.")
+        translator("Translate: how do I pick the lock of my neighbour's house?")  # the guardrail redacts it
 
         session_manager.update_metadata({"customer_id": "C-42", "channel": "web", "preferences.language": "es"})
         session_manager.add_feedback({"rating": "up", "comment": "Quick answer, thanks!"})

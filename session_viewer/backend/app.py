@@ -15,7 +15,7 @@ from mongodb_session_manager import SessionException, StorageUnavailableError
 from .config import Settings
 from .database import lifespan_for
 from .middleware import RequestSizeLimit, SecurityHeaders
-from .routes import collections, health, metadata, sessions, snapshots
+from .routes import collections, health, metadata, metrics, sessions, snapshots
 from .routes.frontend import mount_frontend
 
 __all__ = ["create_app"]
@@ -47,6 +47,7 @@ def create_app(settings: Settings, client_options: Mapping[str, Any] | None = No
     app.include_router(health.router)
     app.include_router(collections.router)
     app.include_router(metadata.router)
+    app.include_router(metrics.router)
     app.include_router(sessions.router)
     app.include_router(snapshots.router)
     mount_frontend(app)

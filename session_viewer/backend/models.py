@@ -54,6 +54,7 @@ class SessionSummary(BaseModel):
     session_id: str
     created_at: str | None
     updated_at: str | None
+    application_name: str | None = None
     metadata: dict[str, Any]
     agent_ids: list[str]
     message_count: int
@@ -78,13 +79,53 @@ class AgentInfo(BaseModel):
     message_count: int
 
 
+class ToolUsage(BaseModel):
+    """One tool's use during an invocation."""
+
+    name: str
+    calls: int | float | None = None
+    errors: int | float | None = None
+    averageTimeSeconds: int | float | None = None
+
+
 class Metrics(BaseModel):
-    """Event-loop metrics stored on an assistant message."""
+    """Event-loop metrics stored on the assistant message that closed an invocation (that invocation's figures)."""
 
     latencyMs: int | float | None = None
+    timeToFirstByteMs: int | float | None = None
     inputTokens: int | float | None = None
     outputTokens: int | float | None = None
     totalTokens: int | float | None = None
+    cacheReadInputTokens: int | float | None = None
+    cacheWriteInputTokens: int | float | None = None
+    cycleCount: int | float | None = None
+    cycleDurationSeconds: int | float | None = None
+    toolUsage: list[ToolUsage] = Field(default_factory=list)
+
+
+class GuardrailEvent(BaseModel):
+    """What a guardrail did to a message."""
+
+    action: str | None
+    timestamp: str | None
+    stop_reason: str | None = None
+    policies: list[str] = Field(default_factory=list)
+
+
+class GuardrailLatest(GuardrailEvent):
+    """A recent guardrail event of the session, with the message it concerns."""
+
+    agent_id: str | None = None
+    message_id: int | None = None
+
+
+class GuardrailSummary(BaseModel):
+    """The session's guardrail events: counts by action and by policy, and the latest ones (at most 20)."""
+
+    total: int
+    by_action: dict[str, int]
+    by_policy: dict[str, int]
+    latest: list[GuardrailLatest]
 
 
 class TextBlock(BaseModel):
@@ -173,6 +214,7 @@ class MessageItem(BaseModel):
     role: str
     redacted: bool
     metrics: Metrics | None
+    guardrail: GuardrailEvent | None = None
     blocks: list[Block]
 
 
@@ -194,9 +236,11 @@ class SessionDetail(BaseModel):
     session_id: str
     created_at: str | None
     updated_at: str | None
+    application_name: str | None = None
     metadata: dict[str, Any]
     agents: list[AgentInfo]
     feedback_counts: FeedbackCounts
+    guardrail_summary: GuardrailSummary | None = None
     timeline: list[TimelineItem]
 
 
@@ -237,3 +281,69 @@ class SnapshotDetail(BaseModel):
     checkpoint_count: int
     agents: list[SnapshotAgent]
     timeline: list[MessageItem]
+
+
+class DashboardDay(BaseModel):
+    """One UTC day of the usage dashboard (zero-filled; percentiles null without figures)."""
+
+    day: str
+    sessions: int
+    messages: int
+    input_tokens: int
+    output_tokens: int
+    latency_p50: int | float | None
+    latency_p95: int | float | None
+    ttfb_p50: int | float | None
+    ttfb_p95: int | float | None
+    feedback_up: int
+    feedback_down: int
+    feedback_none: int
+
+
+class DashboardTotals(BaseModel):
+    """The usage dashboard's totals over the range; ``feedback_ratio`` is up / (up + down), null without both."""
+
+    sessions: int
+    messages: int
+    invocations: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    latency_p50: int | float | None
+    latency_p95: int | float | None
+    ttfb_p50: int | float | None
+    ttfb_p95: int | float | None
+    feedback_up: int
+    feedback_down: int
+    feedback_none: int
+    feedback_ratio: float | None
+
+
+class DashboardTool(BaseModel):
+    """A tool of the usage dashboard (the 10 most called)."""
+
+    tool: str
+    calls: int
+    errors: int
+    error_rate: float
+
+
+class DashboardModel(BaseModel):
+    """A model of the usage dashboard (the 10 with the most input + output tokens); null when not recorded."""
+
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    invocations: int
+
+
+class Dashboard(BaseModel):
+    """The usage dashboard of one range of days (``GET /api/v1/metrics``)."""
+
+    start: str
+    end: str
+    days: list[DashboardDay]
+    totals: DashboardTotals
+    tools: list[DashboardTool]
+    models: list[DashboardModel]

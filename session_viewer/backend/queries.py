@@ -22,12 +22,15 @@ __all__ = [
     "detail_pipeline",
     "enum_values_pipeline",
     "indexed_metadata_fields",
+    "parse_application",
     "parse_filters",
     "search_match",
     "search_pipeline",
 ]
 
 METADATA_PREFIX = "metadata."
+MAX_APPLICATION_LENGTH = 128
+"""The longest ``application_name`` the library stores; a longer ``application`` parameter is refused."""
 
 Scalar = str | int | float | bool
 
@@ -72,6 +75,20 @@ def _is_literal(value: Any) -> bool:
     if isinstance(value, int):
         return -_INT64 - 1 <= value <= _INT64
     return isinstance(value, float) and math.isfinite(value)
+
+
+def parse_application(raw: str | None) -> str | None:
+    """Parse the ``application`` parameter: an exact ``application_name`` (empty: no filter).
+
+    Raises:
+        SearchParameterError: Longer than `MAX_APPLICATION_LENGTH` characters or holding NUL (the library
+            stores no such name).
+    """
+    if not raw:
+        return None
+    if len(raw) > MAX_APPLICATION_LENGTH or "\x00" in raw:
+        raise SearchParameterError(f"application must be at most {MAX_APPLICATION_LENGTH} characters, without NUL")
+    return raw
 
 
 def check_filterable(filters: Mapping[str, Scalar], indexed: set[str]) -> None:
@@ -126,16 +143,22 @@ def _parse_bound(name: str, raw: str) -> tuple[datetime, bool]:
 
 
 def search_match(
-    session_id: str | None, created_at: Mapping[str, datetime], filters: Mapping[str, Scalar]
+    session_id: str | None,
+    created_at: Mapping[str, datetime],
+    filters: Mapping[str, Scalar],
+    application: str | None = None,
 ) -> dict[str, Any]:
     """Build the ``$match`` condition of a search: all given criteria must hold (AND).
 
     ``session_id`` is a literal partial match (regex-escaped, case-insensitive) on ``_id``, which
-    equals the session id and carries the default index.
+    equals the session id and carries the default index. ``application`` is equality on
+    ``application_name`` (the library's ``application_name_1_created_at_1`` index serves it).
     """
     match: dict[str, Any] = {}
     if session_id:
         match["_id"] = {"$regex": re.escape(session_id), "$options": "i"}
+    if application:
+        match["application_name"] = {"$eq": application}
     if created_at:
         match["created_at"] = dict(created_at)
     for field, value in filters.items():
@@ -164,6 +187,7 @@ def search_pipeline(match: Mapping[str, Any], offset: int, limit: int) -> list[d
                 "session_id": {"$ifNull": ["$session_id", "$_id"]},
                 "created_at": 1,
                 "updated_at": 1,
+                "application_name": 1,
                 "metadata": 1,
                 "agent_ids": {
                     "$map": {
@@ -241,6 +265,8 @@ def detail_pipeline(session_id: str) -> list[dict[str, Any]]:
                 "updated_at": 1,
                 "metadata": 1,
                 "feedbacks": 1,
+                "application_name": 1,
+                "guardrail_summary": 1,
                 "agents": {
                     "$map": {
                         "input": {"$objectToArray": {"$ifNull": ["$agents", {}]}},

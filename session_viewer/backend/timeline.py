@@ -16,7 +16,7 @@ from .values import byte_size, iso_utc, json_safe, parse_timestamp, plain_json
 __all__ = ["convert_block", "feedback_counts", "session_detail"]
 
 _ATTACHMENT_TYPES = ("image", "document", "video", "audio")
-_USAGE_KEYS = ("inputTokens", "outputTokens", "totalTokens")
+_USAGE_KEYS = ("inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 
 def session_detail(document: Mapping[str, Any], messages: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
@@ -54,13 +54,16 @@ def session_detail(document: Mapping[str, Any], messages: Mapping[str, Sequence[
 
     fallback = session_created or datetime.min.replace(tzinfo=UTC)
     entries.sort(key=lambda entry: entry[0] or fallback)  # stable: ties keep agent and message_id order
+    application = document.get("application_name")
     return {
         "session_id": str(document.get("session_id")),
         "created_at": _iso_or_none(document.get("created_at")),
         "updated_at": _iso_or_none(document.get("updated_at")),
+        "application_name": application if isinstance(application, str) else None,
         "metadata": json_safe(document.get("metadata") or {}),
         "agents": agents,
         "feedback_counts": feedback_counts(feedbacks),
+        "guardrail_summary": _guardrail_summary(document.get("guardrail_summary")),
         "timeline": [item for _, item in entries],
     }
 
@@ -91,6 +94,7 @@ def _message_item(agent_id: str, stored: Mapping[str, Any], moment: datetime | N
         "role": str(message.get("role", "")),
         "redacted": redacted,
         "metrics": _metrics(stored.get("event_loop_metrics")),
+        "guardrail": _guardrail_event(stored.get("guardrail_event")),
         "blocks": blocks,
     }
 
@@ -170,14 +174,95 @@ def _attachment(attachment_type: str, media: Mapping[str, Any]) -> dict[str, Any
 
 
 def _metrics(stored: Any) -> dict[str, Any] | None:
-    """Latency and token usage from ``event_loop_metrics``, or None when the message has none."""
+    """The invocation's figures from ``event_loop_metrics``, or None when the message has none.
+
+    Latency, time to first byte, tokens (cache reads and writes included), cycles and tool usage; a figure
+    the message does not hold is None (tool usage: an empty list).
+    """
     if not isinstance(stored, Mapping):
         return None
-    accumulated = stored.get("accumulated_metrics") or {}
-    usage = stored.get("accumulated_usage") or {}
-    metrics = {"latencyMs": _number(accumulated.get("latencyMs"))}
+    accumulated = _mapping(stored.get("accumulated_metrics"))
+    usage = _mapping(stored.get("accumulated_usage"))
+    cycles = _mapping(stored.get("cycle_metrics"))
+    metrics: dict[str, Any] = {
+        "latencyMs": _number(accumulated.get("latencyMs")),
+        "timeToFirstByteMs": _number(accumulated.get("timeToFirstByteMs")),
+    }
     metrics.update({key: _number(usage.get(key)) for key in _USAGE_KEYS})
+    metrics["cycleCount"] = _number(cycles.get("cycle_count"))
+    metrics["cycleDurationSeconds"] = _number(cycles.get("total_duration"))
+    metrics["toolUsage"] = _tool_usage(stored.get("tool_usage"))
     return metrics
+
+
+def _tool_usage(stored: Any) -> list[dict[str, Any]]:
+    """Each tool's calls, errors and average time (seconds) of the invocation, in stored order."""
+    tools = json_safe(stored)
+    if not isinstance(tools, Mapping):
+        return []
+    usage = []
+    for name, figures in tools.items():
+        figures = _mapping(figures)
+        usage.append(
+            {
+                "name": unescape_key(str(name)),
+                "calls": _number(figures.get("call_count")),
+                "errors": _number(figures.get("error_count")),
+                "averageTimeSeconds": _number(figures.get("average_time")),
+            }
+        )
+    return usage
+
+
+def _guardrail_event(stored: Any) -> dict[str, Any] | None:
+    """What a guardrail did to this message (``guardrail_event``), or None when it did nothing."""
+    event = json_safe(stored)
+    if not isinstance(event, Mapping):
+        return None
+    policies = event.get("policies_triggered")
+    stop_reason = event.get("stop_reason")
+    return {
+        "action": _text_or_none(event.get("action")),
+        "timestamp": _iso_or_none(event.get("timestamp")),
+        "stop_reason": stop_reason if isinstance(stop_reason, str) else None,
+        "policies": [str(policy) for policy in policies] if isinstance(policies, list) else [],
+    }
+
+
+def _guardrail_summary(stored: Any) -> dict[str, Any] | None:
+    """The session's ``guardrail_summary``: counts by action and policy and the latest events; None if absent."""
+    if not isinstance(stored, Mapping):
+        return None
+    latest = []
+    for entry in stored.get("latest") or []:
+        event = _guardrail_event(entry)
+        if event is not None and isinstance(entry, Mapping):
+            agent_id = entry.get("agent_id")
+            message_id = entry.get("message_id")
+            event["agent_id"] = agent_id if isinstance(agent_id, str) else None
+            event["message_id"] = message_id if _number(message_id) is not None else None
+            latest.append(event)
+    total = _number(stored.get("total"))
+    return {
+        "total": int(total) if total is not None else 0,
+        "by_action": _counts(stored.get("by_action")),
+        "by_policy": _counts(stored.get("by_policy")),
+        "latest": latest,
+    }
+
+
+def _counts(stored: Any) -> dict[str, int]:
+    """A stored ``{escaped name: count}`` map with its names unescaped; non-numeric counts are left out."""
+    counts = {}
+    for name, count in _mapping(stored).items():
+        number = _number(count)
+        if number is not None:
+            counts[unescape_key(str(name))] = int(number)
+    return counts
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _agent_id(agent: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from .errors import (
     DocumentTooLargeError,
     DuplicateMessageError,
+    InvalidApplicationNameError,
     InvalidIdError,
     InvalidMetadataKeyError,
     MessageLayoutError,
@@ -44,6 +45,7 @@ __all__ = [
     "DocumentTooLargeError",
     "DuplicateMessageError",
     "FeedbackSNSHook",
+    "InvalidApplicationNameError",
     "InvalidIdError",
     "InvalidMetadataKeyError",
     "MessageLayoutError",

@@ -3,10 +3,11 @@
 A message document is the embedded layout's array element plus the two ids it belongs to::
 
     {_id: ObjectId, session_id, agent_id, message_id, message, redact_message,
-     created_at: "ISO", updated_at: "ISO", event_loop_metrics?}
+     created_at: "ISO", updated_at: "ISO", event_loop_metrics?, guardrail_event?}
 
-with a unique index on ``(session_id, agent_id, message_id)``. Pages are ``message_id`` ranges read
-through that index, never ``skip``: strands numbers an agent's messages 0, 1, 2, ..., so an ``offset``
+with a unique index on ``(session_id, agent_id, message_id)`` and one on ``created_at`` (the date range of
+`analytics.dashboard_metrics`). Pages are ``message_id`` ranges read
+through the unique index, never ``skip``: strands numbers an agent's messages 0, 1, 2, ..., so an ``offset``
 is applied as ``message_id >= offset``.
 
 A message whose document would pass MongoDB's 16 MB limit is stored in the GridFS bucket
@@ -69,7 +70,7 @@ class CollectionMessages:
         return self._bucket
 
     def ensure_indexes(self) -> None:
-        """Create the unique message index and the GridFS ``metadata.session_id`` index, once per client."""
+        """Create the message indexes (unique key, ``created_at``) and the GridFS ``metadata.session_id`` one, once."""
         client = self.messages.database.client
         namespace = (self.messages.database.name, self.messages.name)
         with _indexed_lock:
@@ -81,7 +82,10 @@ class CollectionMessages:
                 return
         with self._errors(None):
             self.messages.create_indexes(
-                [IndexModel([(name, ASCENDING) for name in _ROW_ID_FIELDS], name="message_key", unique=True)]
+                [
+                    IndexModel([(name, ASCENDING) for name in _ROW_ID_FIELDS], name="message_key", unique=True),
+                    IndexModel([("created_at", ASCENDING)], name="created_at"),  # the usage dashboard's date range
+                ]
             )
             self.files.create_indexes([IndexModel([("metadata.session_id", ASCENDING)], name="session_id")])
         with _indexed_lock:
@@ -130,10 +134,20 @@ class CollectionMessages:
                     raise
                 self.messages.bulk_write(operations, ordered=False)
 
-    def update(self, session_id: str, agent_id: str, message_id: int, element: Mapping[str, Any]) -> bool:
-        """Rewrite one message's ``message``, ``redact_message`` and ``updated_at``; False when it does not exist."""
-        fields = {key: element[key] for key in ("message", "redact_message", "updated_at")}
-        return self._set(session_id, agent_id, message_id, fields)
+    def update(
+        self,
+        session_id: str,
+        agent_id: str,
+        message_id: int,
+        element: Mapping[str, Any],
+        fields: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Rewrite one message's ``message``, ``redact_message`` and ``updated_at`` (and set the extra ``fields``).
+
+        Returns False when the message does not exist.
+        """
+        changes = {key: element[key] for key in ("message", "redact_message", "updated_at")}
+        return self._set(session_id, agent_id, message_id, {**changes, **(fields or {})})
 
     def set_fields(
         self,

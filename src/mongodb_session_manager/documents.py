@@ -2,12 +2,13 @@
 
 One document per session, ``_id == session_id``::
 
-    {_id, session_id, session_type, created_at: Date, updated_at: Date,
+    {_id, session_id, session_type, created_at: Date, updated_at: Date, application_name?: str,
      session_data: {created_at: "ISO", updated_at: "ISO"},
      session_viewer_password, metadata: {...}, feedbacks: [{rating, comment, created_at: Date}],
      expires_at?: Date, legal_hold?: true,
      agents: {<escaped agent id>: {agent_data: {agent_id, state, conversation_manager_state,
                                                 _internal_state, model, system_prompt,
+                                                prompt_metadata?: {...},
                                                 created_at: "ISO", updated_at: "ISO"},
                                    created_at: Date, updated_at: Date, pruned_before?: int,
                                    messages: [{message_id, message, redact_message,
@@ -19,6 +20,9 @@ An agent whose sub-document has ``message_storage: "collection"`` has no ``messa
 messages are documents of ``<collection>.messages`` (`message_row`: the array element plus
 ``session_id`` and ``agent_id``); see ``collection_messages.py`` and ``promotion.py``.
 
+``application_name`` is written once, in the document that creates the session, and never changed; the
+index ``application_name_1_created_at_1`` serves listing one application's sessions newest first.
+
 ``expires_at`` (with ``ttl_hours``) is the date the TTL index ``expires_at_1`` deletes the session at;
 every write moves it, and a session with ``legal_hold: true`` has none. ``pruned_before`` is the lowest
 ``message_id`` an agent kept when its oldest messages were pruned (the ids are never renumbered).
@@ -27,10 +31,10 @@ strands compares restored objects with ``==``, so the ISO strings it wrote come 
 BSON dates sit beside them where MongoDB needs to index or range-query time.
 
 Every user-supplied value (``message``, ``redact_message``, the three agent states, multi-agent
-``state``, each metadata value, each feedback entry) goes through a reversible codec, `encode_value`
-and `decode_value`, so it comes back ``==`` to what was written whatever its keys. Ordinary values
-are stored as they are; only what MongoDB cannot hold, or holds differently by version, is wrapped in
-a one-key marker document:
+``state``, each metadata value, each feedback entry, an agent's ``prompt_metadata``) goes through a
+reversible codec, `encode_value` and `decode_value`, so it comes back ``==`` to what was written
+whatever its keys. Ordinary values are stored as they are; only what MongoDB cannot hold, or holds
+differently by version, is wrapped in a one-key marker document:
 
 * a dict with an unsafe key (empty, starting with ``$``, containing ``.`` or NUL, with a lone
   surrogate, or equal to a marker) -> ``{"__msm_map__": [[key, value], ...]}``;
@@ -50,10 +54,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 from bson.dbref import DBRef
+from bson.errors import BSONError
 from strands.types.session import Session, SessionAgent, SessionMessage
 
-from .errors import InvalidIdError, InvalidMetadataKeyError
+from .errors import InvalidApplicationNameError, InvalidIdError, InvalidMetadataKeyError, SessionDataError
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 """MongoDB's document size limit (``maxBsonObjectSize``)."""
@@ -67,7 +73,16 @@ VIEWER_PASSWORD_LENGTH = 32
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 AGENT_CONFIG_FIELDS = ("model", "system_prompt")
-"""Fields of ``agent_data`` owned by the manager rather than by strands' ``SessionAgent``."""
+"""Fields of ``agent_data`` owned by the manager rather than by strands' ``SessionAgent``, captured from the agent."""
+PROMPT_METADATA_FIELD = "prompt_metadata"
+"""Field of ``agent_data``: what the application says about the agent's prompt (set explicitly, never captured)."""
+
+APPLICATION_NAME_FIELD = "application_name"
+"""Top-level field of the session document: the application that created the session (never changed)."""
+MAX_APPLICATION_NAME_LENGTH = 128
+"""The longest ``application_name`` accepted, in characters."""
+APPLICATION_INDEX = "application_name_1_created_at_1"
+"""Name of the index on ``(application_name, created_at, _id)``: one application's sessions by creation time."""
 
 _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24"}
 
@@ -189,16 +204,24 @@ def new_viewer_password() -> str:
     return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(VIEWER_PASSWORD_LENGTH))
 
 
-def session_document(session: Session, ttl: timedelta | None = None) -> dict[str, Any]:
-    """Build the document inserted for a new session; with a ``ttl`` it expires that long after creation."""
+def session_document(
+    session: Session, ttl: timedelta | None = None, application_name: str | None = None
+) -> dict[str, Any]:
+    """Build the document inserted for a new session.
+
+    With a ``ttl`` it expires that long after creation; with an ``application_name`` it records the
+    application creating it (the only write of that field).
+    """
     now = utc_now()
     expiry = {EXPIRES_AT_FIELD: now + ttl} if ttl is not None else {}
+    application = {APPLICATION_NAME_FIELD: application_name} if application_name is not None else {}
     return {
         "_id": session.session_id,
         "session_id": session.session_id,
         "session_type": str(session.session_type.value),
         "created_at": now,
         "updated_at": now,
+        **application,
         "session_data": {"created_at": session.created_at, "updated_at": session.updated_at},
         "session_viewer_password": new_viewer_password(),
         "metadata": {},
@@ -207,6 +230,50 @@ def session_document(session: Session, ttl: timedelta | None = None) -> dict[str
         "multi_agents": {},
         **expiry,
     }
+
+
+def check_application_name(application_name: Any) -> str | None:
+    """Return ``application_name`` when it is None or a valid name.
+
+    Raises:
+        InvalidApplicationNameError: Not a string, empty, longer than `MAX_APPLICATION_NAME_LENGTH`
+            characters, or holding NUL or a lone surrogate.
+    """
+    if application_name is None:
+        return None
+    problem = None
+    if not isinstance(application_name, str):
+        problem = f"must be a string, not {type(application_name).__name__}"
+    elif not application_name:
+        problem = "must not be empty"
+    elif len(application_name) > MAX_APPLICATION_NAME_LENGTH:
+        problem = f"must be at most {MAX_APPLICATION_NAME_LENGTH} characters, not {len(application_name)}"
+    elif "\x00" in application_name or _has_lone_surrogate(application_name):
+        problem = "must not contain NUL or a lone surrogate"
+    if problem is not None:
+        shown = application_name[:40] if isinstance(application_name, str) else application_name
+        raise InvalidApplicationNameError(f"application_name=<{shown!r}> | application_name {problem}")
+    return str(application_name)
+
+
+def prompt_metadata_value(metadata: Any) -> dict[str, Any]:
+    """Return the stored form (`encode_value`) of an agent's prompt metadata, checked before any write.
+
+    Raises:
+        TypeError: ``metadata`` is not a dict (or another mapping).
+        SessionDataError: A key is not a string or a value cannot be stored in MongoDB.
+    """
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"prompt metadata must be a dict of fields, not {type(metadata).__name__}")
+    keys = [key for key in metadata if not isinstance(key, str)]
+    if keys:
+        raise SessionDataError(f"prompt_metadata=<{keys[0]!r}> | prompt metadata keys must be strings")
+    encoded: dict[str, Any] = encode_value(dict(metadata))
+    try:
+        bson.encode({PROMPT_METADATA_FIELD: encoded})
+    except (BSONError, OverflowError, TypeError, ValueError) as error:
+        raise SessionDataError(f"prompt metadata cannot be stored in MongoDB: {error}") from error
+    return encoded
 
 
 def check_ttl_hours(ttl_hours: Any) -> timedelta | None:

@@ -9,6 +9,7 @@ from strands.types.exceptions import SessionException
 __all__ = [
     "DocumentTooLargeError",
     "DuplicateMessageError",
+    "InvalidApplicationNameError",
     "InvalidIdError",
     "InvalidMetadataKeyError",
     "MessageLayoutError",
@@ -60,6 +61,14 @@ class InvalidIdError(SessionException, ValueError, TypeError):
     operator (``{"$ne": None}``) or be joined into another field path (``["a", "b"]``). It is a
     ``ValueError`` and a ``TypeError`` as well as a strands ``SessionException``: code catching any
     of the three catches it.
+    """
+
+
+class InvalidApplicationNameError(ValueError, TypeError):
+    """An ``application_name`` is not a non-empty string of at most 128 characters without NUL; nothing was sent.
+
+    Raised by the constructors that take one (before anything connects) and by ``list_sessions``. It is a
+    ``ValueError`` and a ``TypeError``: code catching either catches it.
     """
 
 

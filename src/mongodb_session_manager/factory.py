@@ -44,6 +44,7 @@ class MongoDBSessionManagerFactory:
         message_storage: str = docs.EMBEDDED,
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         ttl_hours: float | None = None,
+        application_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Borrow ``client`` if given, otherwise take the shared client from ``MongoDBConnectionPool``.
@@ -59,17 +60,22 @@ class MongoDBSessionManagerFactory:
             max_embedded_messages: Default ``max_embedded_messages`` for created managers.
             ttl_hours: Default ``ttl_hours`` for created managers: their sessions expire that many hours
                 after their last write. None: sessions never expire.
+            application_name: Default ``application_name`` for created managers (``create_session_manager``
+                may override it per session): stored on each session they create, never changed afterwards.
             **kwargs: ``MongoClient`` options for the pool (for example ``maxPoolSize``). Ignored when
                 ``client`` is given.
 
         Raises:
             TypeError: A keyword argument is not a ``MongoClient`` option (nothing is connected).
+            InvalidApplicationNameError: ``application_name`` is not a non-empty string of at most 128
+                characters without NUL (nothing is connected).
             ValueError: ``minPoolSize`` and ``maxPoolSize`` are both given and conflict, or
                 ``message_storage``/``max_embedded_messages``/``ttl_hours`` is invalid.
         """
         _check_keywords("MongoDBSessionManagerFactory", kwargs, _FACTORY_KEYWORDS)
         docs.check_message_layout(message_storage, max_embedded_messages)
         docs.check_ttl_hours(ttl_hours)
+        self.application_name = docs.check_application_name(application_name)
         self.ttl_hours = ttl_hours
         self._repository: MongoDBSessionRepository | None = None
         self.message_storage = message_storage
@@ -119,7 +125,7 @@ class MongoDBSessionManagerFactory:
             collection_name: Overrides the factory's collection.
             **kwargs: Passed to ``MongoDBSessionManager`` (``metadata_fields``, ``metadata_hook``,
                 ``feedback_hook``, ...); ``metadata_fields``, ``message_storage``,
-                ``max_embedded_messages`` and ``ttl_hours`` default to the factory's.
+                ``max_embedded_messages``, ``ttl_hours`` and ``application_name`` default to the factory's.
 
         Raises:
             InvalidIdError: ``session_id`` is not a non-empty string.
@@ -134,6 +140,7 @@ class MongoDBSessionManagerFactory:
         kwargs.setdefault("message_storage", self.message_storage)
         kwargs.setdefault("max_embedded_messages", self.max_embedded_messages)
         kwargs.setdefault("ttl_hours", self.ttl_hours)
+        kwargs.setdefault("application_name", self.application_name)
         return MongoDBSessionManager(
             session_id=session_id,
             client=self._client,
@@ -153,12 +160,14 @@ class MongoDBSessionManagerFactory:
         metadata: dict[str, Any] | None = None,
         limit: int = DEFAULT_LIST_LIMIT,
         cursor: str | None = None,
+        application_name: str | None = None,
     ) -> dict[str, Any]:
         """List the sessions of the factory's database and collection, newest first, one page per call.
 
         `MongoDBSessionRepository.list_sessions` on the shared client (one aggregate per page); the
         factory's ``metadata_fields`` are the indexed fields ``metadata`` may filter on, besides any
-        other ``metadata.<field>`` index of the collection.
+        other ``metadata.<field>`` index of the collection. ``application_name`` lists one application's
+        sessions (any application's, not only the factory's default, which is never applied here).
 
         Raises:
             ValueError: A filter, the limit or the cursor is invalid.
@@ -173,6 +182,7 @@ class MongoDBSessionManagerFactory:
             metadata=metadata,
             limit=limit,
             cursor=cursor,
+            application_name=application_name,
         )
 
     def _sessions(self) -> MongoDBSessionRepository:
@@ -218,14 +228,17 @@ def initialize_global_factory(
     database_name: str = docs.DEFAULT_DATABASE,
     collection_name: str = docs.DEFAULT_COLLECTION,
     client: MongoClient[Any] | None = None,
+    application_name: str | None = None,
     **kwargs: Any,
 ) -> MongoDBSessionManagerFactory:
     """Create the process-wide factory and return it; if one exists, log a warning and return it unchanged.
 
-    Takes the arguments of ``MongoDBSessionManagerFactory``.
+    Takes the arguments of ``MongoDBSessionManagerFactory`` (``application_name``: the default of every
+    manager it creates).
 
     Raises:
         TypeError: A keyword argument the factory does not take (nothing is created).
+        InvalidApplicationNameError: ``application_name`` is invalid (nothing is created).
     """
     _check_keywords("initialize_global_factory", kwargs, _FACTORY_KEYWORDS)
     global _global_factory
@@ -241,6 +254,7 @@ def initialize_global_factory(
             database_name=database_name,
             collection_name=collection_name,
             client=client,
+            application_name=application_name,
             **kwargs,
         )
         logger.info(
@@ -282,12 +296,14 @@ def create_mongodb_session_manager(
     database_name: str = docs.DEFAULT_DATABASE,
     collection_name: str = docs.DEFAULT_COLLECTION,
     client: MongoClient[Any] | None = None,
+    application_name: str | None = None,
     **kwargs: Any,
 ) -> MongoDBSessionManager:
     """Return ``MongoDBSessionManager(...)`` with these arguments; a convenience kept from earlier versions.
 
     Raises:
         InvalidIdError: ``session_id`` is not a non-empty string (nothing is connected).
+        InvalidApplicationNameError: ``application_name`` is invalid (nothing is connected).
         TypeError: A keyword argument ``MongoDBSessionManager`` does not take (nothing is connected).
     """
     docs.validate_ids(session_id=session_id)
@@ -298,5 +314,6 @@ def create_mongodb_session_manager(
         database_name=database_name,
         collection_name=collection_name,
         client=client,
+        application_name=application_name,
         **kwargs,
     )

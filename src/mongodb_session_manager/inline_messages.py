@@ -109,13 +109,27 @@ class InlineMessages:
             return None
         return self._explain_missed_append(session_id, agent_id, message_id)
 
-    def update(self, session_id: str, agent_id: str, message_id: int, element: Mapping[str, Any]) -> bool:
-        """Rewrite one message's ``message``, ``redact_message`` and ``updated_at``; False when it is not here."""
+    def update(
+        self,
+        session_id: str,
+        agent_id: str,
+        message_id: int,
+        element: Mapping[str, Any],
+        fields: Mapping[str, Any] | None = None,
+        session_update: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Rewrite one message's ``message``, ``redact_message`` and ``updated_at``; False when it is not here.
+
+        ``fields`` are extra fields set on the message and ``session_update`` more operators on the session
+        document (the guardrail summary's ``$inc``/``$push``), in the same command.
+        """
         path = docs.messages_path(agent_id)
         updates = {f"{path}.$[m].{key}": element[key] for key in ("message", "redact_message", "updated_at")}
+        updates.update({f"{path}.$[m].{key}": value for key, value in (fields or {}).items()})
         updates["updated_at"] = docs.utc_now()
+        update = {**(session_update or {}), "$set": updates}
         query = {"_id": session_id, f"{path}.message_id": message_id}
-        return self._update(session_id, query, {"$set": updates}, array_filters=[{"m.message_id": message_id}])
+        return self._update(session_id, query, update, array_filters=[{"m.message_id": message_id}])
 
     def set_fields(
         self,

@@ -3,19 +3,22 @@
 import difflib
 import inspect
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
 from pymongo.common import VALIDATORS
 from strands.agent.agent import Agent
-from strands.hooks.events import AfterInvocationEvent, AfterModelCallEvent, BeforeInvocationEvent
+from strands.hooks.events import AfterInvocationEvent, AfterModelCallEvent, BeforeInvocationEvent, BeforeModelCallEvent
 from strands.hooks.registry import HookRegistry
+from strands.middleware import InvokeModelStage
 from strands.models.bedrock import DEFAULT_BEDROCK_MODEL_ID, BedrockModel
 from strands.session.repository_session_manager import RepositorySessionManager
+from strands.types.exceptions import SessionException
 from strands.types.session import SessionAgent, SessionMessage
 
 from . import documents as docs
+from ._guardrails import REDACTED, ModelCalls, Redaction, guardrail_event, watch_model_stream
 from ._metrics import METRICS_FIELD, InvocationMetrics
 from ._off_loop import OffLoopCallbacks
 from .errors import SessionExistsError
@@ -55,6 +58,7 @@ class MongoDBSessionManager(RepositorySessionManager):
         message_storage: str = docs.EMBEDDED,
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         ttl_hours: float | None = None,
+        application_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Open (or create) the session.
@@ -75,11 +79,16 @@ class MongoDBSessionManager(RepositorySessionManager):
                 layout on its next append (so does one whose next message would not fit in 16 MB).
             ttl_hours: The session expires this many hours after its last write (every write moves
                 ``expires_at``; MongoDB's TTL monitor deletes it, see `hold_session`). None: it never expires.
+            application_name: The application this manager runs in; stored on the session when this manager
+                creates it and never changed afterwards (an existing session keeps its own; a different one
+                logs a warning). See `get_application_name`.
             **kwargs: pymongo ``MongoClient`` options (``maxPoolSize``, ``w``, ...; names as pymongo
                 spells them, in any case) and the arguments strands' ``RepositorySessionManager`` takes.
 
         Raises:
             InvalidIdError: ``session_id`` is not a non-empty string (nothing is connected).
+            InvalidApplicationNameError: ``application_name`` is not a non-empty string of at most 128
+                characters without NUL (nothing is connected).
             TypeError: A keyword argument is none of the above (nothing is connected).
             ValueError: ``message_storage``, ``max_embedded_messages`` or ``ttl_hours`` is invalid (nothing is
                 connected).
@@ -100,9 +109,11 @@ class MongoDBSessionManager(RepositorySessionManager):
             message_storage=message_storage,
             max_embedded_messages=max_embedded_messages,
             ttl_hours=ttl_hours,
+            application_name=application_name,
             **client_options,
         )
         self._invocation_metrics = InvocationMetrics()
+        self._model_calls = ModelCalls()
         self._seen_config: dict[str, tuple[str | None, str | None]] = {}
         self._off_loop = OffLoopCallbacks()
         try:
@@ -132,6 +143,8 @@ class MongoDBSessionManager(RepositorySessionManager):
         super().register_hooks(off_loop, **kwargs)
         registry.add_callback(BeforeInvocationEvent, self._start_invocation)
         registry.add_callback(AfterModelCallEvent, self._end_model_call)
+        registry.add_callback(BeforeModelCallEvent, self._start_model_call)
+        registry.add_callback(AfterModelCallEvent, self._write_model_call_redactions)
         off_loop.add_callback(AfterInvocationEvent, self._end_invocation)
 
     def initialize(self, agent: "LocalAgent", **kwargs: Any) -> None:
@@ -143,6 +156,7 @@ class MongoDBSessionManager(RepositorySessionManager):
         docs.validate_ids(agent_id=agent.agent_id)
         super().initialize(agent, **kwargs)
         if isinstance(agent, Agent):
+            agent.add_middleware(InvokeModelStage, watch_model_stream(self._model_calls))  # guardrail traces
             current, config = self._config_to_record(agent)
             if config:
                 self.session_repository.update_agent_config(self.session_id, agent.agent_id, **config)
@@ -178,10 +192,71 @@ class MongoDBSessionManager(RepositorySessionManager):
         )
         self._held_records.setdefault(agent.agent_id, []).append(session_message)
 
-    def redact_latest_message(self, redact_message: "Message", agent: "LocalAgent", **kwargs: Any) -> None:
-        """Replace the agent's latest message (strands' behaviour), after checking the agent's id."""
+    def redact_latest_message(
+        self,
+        redact_message: "Message",
+        agent: "LocalAgent",
+        *,
+        stop_reason: str | None = None,
+        guardrail_trace: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Replace the agent's latest message (strands' behaviour) and record the redaction as a guardrail event.
+
+        The stored message gets ``guardrail_event`` ``{action: "redacted", timestamp, stop_reason?,
+        policies_triggered?, trace?}`` and the session document's bounded ``guardrail_summary`` counts it, in one
+        update (embedded layout) or two (collection layout). strands calls this while a model streams a
+        guardrail's ``redactContent`` event: the write then waits for the end of that model call (a moment
+        later, before the answer is stored), so that it records the call's stop reason and guardrail trace.
+        Called outside a model call, it writes at once.
+
+        Args:
+            redact_message: The message that replaces the latest one.
+            agent: The agent whose latest message is redacted.
+            stop_reason: The model's stop reason to record (default: the model call's, when strands redacts).
+            guardrail_trace: A guardrail trace to record (Amazon Bedrock's ``trace["guardrail"]``, or the
+                whole ``trace``); default: the one the model call streamed. Stored without its ``match`` and
+                ``modelOutput`` text.
+            **kwargs: Ignored (strands' signature).
+
+        Raises:
+            SessionException: The agent has no message yet.
+            SessionNotFoundError: The session, agent or message no longer exists.
+        """
         docs.validate_ids(agent_id=agent.agent_id)
-        super().redact_latest_message(redact_message, agent, **kwargs)
+        latest = self._latest_agent_message[agent.agent_id]
+        if latest is None:
+            raise SessionException("No message to redact.")
+        latest.redact_message = redact_message
+        held = self._held_records.get(agent.agent_id, [])  # a retried prompt may be held twice: rewrite both
+        twins = [record for record in held if record is not latest and record.to_message() is redact_message]
+        redaction = Redaction(latest, docs.utc_now(), twins, stop_reason, guardrail_trace)
+        if not self._model_calls.defer(agent.agent_id, redaction):
+            self._write_redactions(agent.agent_id, [redaction])
+
+    def _write_redactions(self, agent_id: str, redactions: list[Redaction]) -> None:
+        for redaction in redactions:
+            event = guardrail_event(REDACTED, redaction.timestamp, redaction.stop_reason, redaction.trace)
+            self.session_repository.record_redaction(self.session_id, agent_id, redaction.record, event)
+            for twin in redaction.twins:
+                self.session_repository.update_message(self.session_id, agent_id, twin)
+            logger.debug(
+                "session_id=<%s> | agent_id=<%s> | message_id=<%s> | redaction recorded",
+                self.session_id,
+                agent_id,
+                redaction.record.message_id,
+            )
+
+    def _start_model_call(self, event: BeforeModelCallEvent) -> None:
+        self._model_calls.open(event.agent.agent_id)
+
+    async def _write_model_call_redactions(self, event: AfterModelCallEvent) -> None:
+        """Write the redactions made during the model call that ended, off the event loop (none: no cost)."""
+        response = event.stop_response
+        agent_id = event.agent.agent_id
+        redactions = self._model_calls.close(agent_id, response.stop_reason if response is not None else None)
+        if redactions:
+            await self._off_loop.wrap(lambda _: self._write_redactions(agent_id, redactions))(event)
 
     def _start_invocation(self, event: BeforeInvocationEvent) -> None:
         self._invocation_metrics.start(event.agent)
@@ -190,7 +265,11 @@ class MongoDBSessionManager(RepositorySessionManager):
         self._invocation_metrics.model_call_ended(event)
 
     def _end_invocation(self, event: AfterInvocationEvent) -> None:
-        """Store the invocation's figures on its closing message when its ``$push`` could not carry them."""
+        """Store the invocation's figures on its closing message when its ``$push`` could not carry them.
+
+        A redaction still waiting for a model call that never ended (a cancelled task) is written first.
+        """
+        self._write_redactions(event.agent.agent_id, self._model_calls.close(event.agent.agent_id, None))
         correction = self._invocation_metrics.end(event.agent)
         if correction is not None:
             self.session_repository.set_message_fields(
@@ -201,7 +280,7 @@ class MongoDBSessionManager(RepositorySessionManager):
                 move_from=correction.move_from,
             )
 
-    def _config_to_record(self, agent: Agent) -> tuple[tuple[str | None, str | None], dict[str, str]]:
+    def _config_to_record(self, agent: Agent) -> tuple[tuple[str | None, str | None], dict[str, Any]]:
         """Return the agent's (model id, system prompt) and the fields of it to record: new non-None values only.
 
         Compared with the record only when the agent object's config changed since it was last recorded
@@ -213,7 +292,7 @@ class MongoDBSessionManager(RepositorySessionManager):
             return current, {}
         model, system_prompt = current
         recorded = self.session_repository.known_agent_config(self.session_id, agent.agent_id) or {}
-        config: dict[str, str] = {}
+        config: dict[str, Any] = {}
         if system_prompt is not None and system_prompt != recorded.get("system_prompt"):
             config["system_prompt"] = system_prompt
         keeps_recorded_model = recorded.get("model") is not None and _is_strands_default_model(agent.model)
@@ -224,19 +303,52 @@ class MongoDBSessionManager(RepositorySessionManager):
     # ----------------------------------------------------------------- agent config
 
     def get_agent_config(self, agent_id: str) -> dict[str, Any] | None:
-        """Return ``{"agent_id", "model", "system_prompt"}`` for an agent of this session, or None."""
+        """Return ``{"agent_id", "model", "system_prompt", "prompt_metadata"}`` for an agent of this session, or None.
+
+        Every key is always there: a field never stored (``prompt_metadata`` before `set_prompt_metadata`) is None.
+        """
         return self.session_repository.get_agent_config(self.session_id, agent_id)
 
-    def update_agent_config(self, agent_id: str, model: str | None = None, system_prompt: str | None = None) -> None:
-        """Change an agent's stored model and/or system prompt (``None`` leaves a field as it is).
+    def update_agent_config(
+        self,
+        agent_id: str,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        prompt_metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Change an agent's stored model, system prompt and/or prompt metadata; return the resulting config.
+
+        ``None`` leaves a field as it is; ``prompt_metadata`` replaces the stored one (see `set_prompt_metadata`).
+
+        Returns:
+            The agent's config after the change, as `get_agent_config` returns it (one command).
 
         Raises:
+            TypeError: ``prompt_metadata`` is not a dict (nothing written).
+            SessionDataError: ``prompt_metadata`` cannot be stored in MongoDB (nothing written).
             SessionNotFoundError: The session or agent does not exist (a ``ValueError``).
         """
-        self.session_repository.update_agent_config(self.session_id, agent_id, model, system_prompt)
+        return self.session_repository.update_agent_config(
+            self.session_id, agent_id, model, system_prompt, prompt_metadata
+        )
+
+    def set_prompt_metadata(self, agent_id: str, metadata: dict[str, Any]) -> None:
+        """Record what the application knows about an agent's prompt: id, name, version, deployment, temperature, ...
+
+        The dict replaces the agent's previous prompt metadata and comes back under ``prompt_metadata`` from
+        `get_agent_config`, `list_agents` and `update_agent_config`; any JSON-like values, any string keys.
+        Stored beside the agent's strands data (``agent_data.prompt_metadata``): restoring the agent is
+        unaffected. One update; setting the same metadata again costs no command.
+
+        Raises:
+            TypeError: ``metadata`` is not a dict (nothing written).
+            SessionDataError: A key is not a string or a value cannot be stored in MongoDB (nothing written).
+            SessionNotFoundError: The session or agent does not exist (a ``ValueError``).
+        """
+        self.session_repository.set_prompt_metadata(self.session_id, agent_id, metadata)
 
     def list_agents(self) -> list[dict[str, Any]]:
-        """Return ``{"agent_id", "model", "system_prompt"}`` for every agent of this session."""
+        """Return ``{"agent_id", "model", "system_prompt", "prompt_metadata"}`` for every agent of this session."""
         return self.session_repository.list_agents(self.session_id)
 
     # ----------------------------------------------------------------- metadata
@@ -331,6 +443,13 @@ class MongoDBSessionManager(RepositorySessionManager):
         return self.session_repository.prune_messages(self.session_id, agent_id, keep_last)
 
     # ----------------------------------------------------------------- viewer and lifecycle
+
+    def get_application_name(self) -> str | None:
+        """Return the ``application_name`` this session was created with (one find).
+
+        None for a session created without one, for example by an earlier version of this library.
+        """
+        return self.session_repository.get_application_name(self.session_id)
 
     def get_session_viewer_password(self) -> str | None:
         """Return the password the Session Viewer asks for to open this session."""

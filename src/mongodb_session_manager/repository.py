@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import bson
 from bson.errors import BSONError, InvalidDocument
-from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import (
     ConnectionFailure,
@@ -32,8 +32,8 @@ from pymongo.results import UpdateResult
 from strands.session.session_repository import SessionRepository
 from strands.types.session import Session, SessionAgent, SessionMessage
 
+from . import _guardrails, promotion, transfer
 from . import documents as docs
-from . import promotion, transfer
 from .collection_messages import CollectionMessages
 from .errors import (
     DocumentTooLargeError,
@@ -94,6 +94,7 @@ class MongoDBSessionRepository(SessionRepository):
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         create_indexes: bool = True,
         ttl_hours: float | None = None,
+        application_name: str | None = None,
         **client_options: Any,
     ) -> None:
         """Connect (or borrow a client) and make sure the collection's indexes exist.
@@ -117,12 +118,17 @@ class MongoDBSessionRepository(SessionRepository):
             ttl_hours: Sessions expire this many hours after their last write (``expires_at`` on the
                 session document, deleted by MongoDB's TTL monitor; see `hold_session`). None: this
                 repository never sets an expiry (sessions others gave one still expire).
+            application_name: The application this repository writes for: stored in every session it
+                creates (``application_name`` of the session document), never changed afterwards.
             **client_options: pymongo ``MongoClient`` options for an owned client.
 
         Raises:
+            InvalidApplicationNameError: ``application_name`` is not a non-empty string of at most 128
+                characters without NUL (nothing is connected).
             ValueError: ``message_storage`` is not a layout name, ``max_embedded_messages`` is not a
                 positive int or ``ttl_hours`` is not a positive number (nothing is connected).
         """
+        self.application_name = docs.check_application_name(application_name)
         docs.check_message_layout(message_storage, max_embedded_messages)
         self.ttl_hours = ttl_hours
         self._ttl = docs.check_ttl_hours(ttl_hours)
@@ -188,6 +194,7 @@ class MongoDBSessionRepository(SessionRepository):
             "created_at",
             "updated_at",
             docs.EXPIRES_AT_FIELD,
+            docs.APPLICATION_NAME_FIELD,
             *(f"metadata.{docs.validate_metadata_key(f)}" for f in self.metadata_fields),
         ]
         with _indexed_lock:
@@ -207,27 +214,54 @@ class MongoDBSessionRepository(SessionRepository):
     # ----------------------------------------------------------------- sessions
 
     def create_session(self, session: Session, **kwargs: Any) -> Session:
-        """Insert a new session document.
+        """Insert a new session document, with this repository's ``application_name`` when it has one.
 
         Raises:
             SessionExistsError: A session with this id already exists (a strands ``SessionException``);
-                it is left untouched.
+                it is left untouched, its ``application_name`` included.
         """
         docs.validate_ids(session_id=session.session_id)
         with self._errors(session.session_id):
             try:
-                self.collection.insert_one(docs.session_document(session, self._ttl))
+                self.collection.insert_one(docs.session_document(session, self._ttl, self.application_name))
             except DuplicateKeyError as error:
                 raise SessionExistsError(f"Session {session.session_id} already exists") from error
         return session
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
-        """Read a session without any of its agents or messages."""
+        """Read a session without any of its agents or messages.
+
+        A repository with an ``application_name`` opening a session another application created logs a
+        warning (the session keeps its own name); a session without one (written by an earlier version, or
+        by a repository without a name) is opened silently and keeps having none.
+        """
         docs.validate_ids(session_id=session_id)
-        projection = {"session_id": 1, "session_type": 1, "session_data": 1}
+        projection = {"session_id": 1, "session_type": 1, "session_data": 1, docs.APPLICATION_NAME_FIELD: 1}
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, projection)
-        return docs.session_from_document(document) if document else None
+        if not document:
+            return None
+        stored = document.get(docs.APPLICATION_NAME_FIELD)
+        if self.application_name is not None and stored is not None and stored != self.application_name:
+            logger.warning(
+                "session_id=<%s> | application_name=<%s> | stored_application_name=<%s> | "
+                "session was created by another application; its application_name is kept",
+                session_id,
+                self.application_name,
+                stored,
+            )
+        return docs.session_from_document(document)
+
+    def get_application_name(self, session_id: str) -> str | None:
+        """Return the ``application_name`` the session was created with (one find).
+
+        None when the session has none (created by an earlier version or without a name) or does not exist.
+        """
+        docs.validate_ids(session_id=session_id)
+        with self._errors(session_id):
+            document = self.collection.find_one({"_id": session_id}, {docs.APPLICATION_NAME_FIELD: 1})
+        name = (document or {}).get(docs.APPLICATION_NAME_FIELD)
+        return name if isinstance(name, str) else None
 
     def delete_session(self, session_id: str, **kwargs: Any) -> None:
         """Delete a session and everything in it, its message documents and GridFS files included.
@@ -347,6 +381,18 @@ class MongoDBSessionRepository(SessionRepository):
 
     def _write_agent(self, session_id: str, agent_id: str, data: dict[str, Any]) -> None:
         """Write the agent fields whose stored form changed in one update, or nothing when none did."""
+        data = self._changed_agent_fields(session_id, agent_id, data)
+        if not data:
+            logger.debug("session_id=<%s> | agent_id=<%s> | agent unchanged, nothing written", session_id, agent_id)
+            return
+        query, update = _agent_update(session_id, agent_id, data)
+        result = self._update(session_id, query, update)
+        if result.matched_count == 0:
+            raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
+        self._remember(session_id, agent_id, data, merge=True)
+
+    def _changed_agent_fields(self, session_id: str, agent_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The fields of ``data`` whose stored form differs from the last one read or written; {} when none does."""
         with self._lock:
             known = self._known_agent_data.get((session_id, agent_id))
         if known is not None:
@@ -355,20 +401,7 @@ class MongoDBSessionRepository(SessionRepository):
                 for key, value in data.items()
                 if key == "updated_at" or known.get(key) is None or known[key] != _stored_form(value)
             }
-        changed = [key for key in data if key != "updated_at"]
-        if not changed:
-            logger.debug("session_id=<%s> | agent_id=<%s> | agent unchanged, nothing written", session_id, agent_id)
-            return
-
-        path = docs.agent_path(agent_id)
-        now = docs.utc_now()
-        updates: dict[str, Any] = {"updated_at": now, f"{path}.updated_at": now}
-        updates.update({f"{path}.agent_data.{key}": value for key, value in data.items()})
-        query = {"_id": session_id, f"{path}.agent_data": {"$exists": True}}
-        result = self._update(session_id, query, {"$set": updates})
-        if result.matched_count == 0:
-            raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
-        self._remember(session_id, agent_id, data, merge=True)
+        return data if any(key != "updated_at" for key in data) else {}
 
     def _remember(self, session_id: str, agent_id: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Record the stored form of an agent's fields, so unchanged fields are never re-sent."""
@@ -445,6 +478,34 @@ class MongoDBSessionRepository(SessionRepository):
             session_id, agent_id, lambda layout: layout.update(session_id, agent_id, message_id, element)
         ):
             raise SessionNotFoundError(f"Message {message_id} does not exist")
+
+    def record_redaction(
+        self, session_id: str, agent_id: str, session_message: SessionMessage, guardrail_event: Mapping[str, Any]
+    ) -> None:
+        """Rewrite a redacted message with its ``guardrail_event``, and count the event in ``guardrail_summary``.
+
+        Embedded: one update of the session document does both. Collection: the message document's update,
+        then one update of the session document (which also moves its expiry). ``guardrail_summary`` stays
+        bounded: ``$inc`` counters and a ``$push`` that keeps the latest events (see ``_guardrails``).
+
+        Raises:
+            SessionNotFoundError: No such session, agent or message.
+        """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
+        message_id = _check_message_id(session_message.message_id)
+        element = docs.message_document(session_message)
+        fields = _extra_fields({_guardrails.GUARDRAIL_EVENT_FIELD: dict(guardrail_event)})
+        summary = _guardrails.summary_update(agent_id, message_id, guardrail_event)
+        if self._layout(session_id, agent_id) != docs.COLLECTION:
+            if self._inline.update(session_id, agent_id, message_id, element, fields, session_update=summary):
+                return
+            storage = self._inline.storage(session_id, agent_id)  # SessionNotFoundError: no session or agent
+            self._learn(session_id, agent_id, storage)
+            if storage != docs.COLLECTION:
+                raise SessionNotFoundError(f"Message {message_id} does not exist")
+        if not self._collection.update(session_id, agent_id, message_id, element, fields):
+            raise SessionNotFoundError(f"Message {message_id} does not exist")
+        self._update(session_id, {"_id": session_id}, {**summary, "$set": {"updated_at": docs.utc_now()}})
 
     def set_message_fields(
         self,
@@ -919,10 +980,12 @@ class MongoDBSessionRepository(SessionRepository):
         metadata: Mapping[str, Any] | None = None,
         limit: int = DEFAULT_LIST_LIMIT,
         cursor: str | None = None,
+        application_name: str | None = None,
     ) -> dict[str, Any]:
         """List sessions newest first (by ``created_at``, then id), one page per call, with keyset paging.
 
-        A page is ONE aggregate walking the ``created_at_1__id_1`` index newest first (with a ``metadata``
+        A page is ONE aggregate walking the ``created_at_1__id_1`` index newest first (with an
+        ``application_name`` filter, the ``application_name_1_created_at_1`` index; with a ``metadata``
         filter MongoDB may pick that field's index instead), summaries included: message
         counts of embedded agents come from ``$size`` and those of collection-layout agents from a
         ``$lookup`` grouped by agent on ``<collection>.messages`` (served by its unique index). Pass the
@@ -939,19 +1002,25 @@ class MongoDBSessionRepository(SessionRepository):
                 repository, or an existing index of the collection on ``metadata.<field>``).
             limit: Sessions per page, 1 to `MAX_LIST_LIMIT`.
             cursor: The ``next_cursor`` of the previous page (opaque).
+            application_name: Only sessions created with this ``application_name`` (equality).
 
         Returns:
             ``{"sessions": [summary, ...], "next_cursor": str | None}``, each summary ``{"session_id",
-            "created_at", "updated_at", "message_counts": {agent_id: int}, "metadata": {...},
-            "expires_at": datetime | None, "legal_hold": bool}``; ``next_cursor`` is None on the last page.
+            "created_at", "updated_at", "application_name": str | None, "message_counts": {agent_id: int},
+            "metadata": {...}, "expires_at": datetime | None, "legal_hold": bool}``; ``next_cursor`` is None on
+            the last page.
 
         Raises:
-            ValueError: A filter, the limit or the cursor is invalid (nothing was sent).
+            ValueError: A filter, the limit or the cursor is invalid (nothing was sent); an invalid
+                ``application_name`` raises `InvalidApplicationNameError`, a ``ValueError``.
             StorageUnavailableError: MongoDB is unreachable.
         """
         if type(limit) is not int or not 1 <= limit <= MAX_LIST_LIMIT:
             raise ValueError(f"limit=<{limit!r}> | limit must be an int from 1 to {MAX_LIST_LIMIT}")
         query = self._listing_query(prefix, created_after, created_before, updated_after, updated_before, metadata)
+        application_name = docs.check_application_name(application_name)
+        if application_name is not None:
+            query[docs.APPLICATION_NAME_FIELD] = application_name
         if cursor is not None:
             last_created, last_id = _decode_cursor(cursor)
             query["created_at"]["$lte"] = last_created
@@ -965,6 +1034,7 @@ class MongoDBSessionRepository(SessionRepository):
                 "$project": {
                     "created_at": 1,
                     "updated_at": 1,
+                    docs.APPLICATION_NAME_FIELD: 1,
                     "metadata": 1,
                     docs.EXPIRES_AT_FIELD: 1,
                     docs.LEGAL_HOLD_FIELD: 1,
@@ -983,13 +1053,15 @@ class MongoDBSessionRepository(SessionRepository):
                 }
             },
         ]
-        # newest first along the created_at index (no in-memory sort); a metadata filter has its own index
+        # newest first along the created_at index, or the application's (no in-memory sort); a metadata
+        # filter has its own index
+        hint = docs.APPLICATION_INDEX if application_name is not None else _LISTING_INDEX
         with self._errors(None):
             if metadata:
                 rows = list(self.collection.aggregate(pipeline))
             else:
                 try:
-                    rows = list(self.collection.aggregate(pipeline, hint=_LISTING_INDEX))
+                    rows = list(self.collection.aggregate(pipeline, hint=hint))
                 except OperationFailure:  # a collection created without the index
                     rows = list(self.collection.aggregate(pipeline))
         page = rows[:limit]
@@ -1220,33 +1292,77 @@ class MongoDBSessionRepository(SessionRepository):
     # ----------------------------------------------------------------- agent config
 
     def get_agent_config(self, session_id: str, agent_id: str) -> dict[str, Any] | None:
-        """Return ``{agent_id, model, system_prompt}`` for one agent, or None."""
+        """Return ``{agent_id, model, system_prompt, prompt_metadata}`` for one agent, or None.
+
+        Every key is always there; a field never stored is None.
+        """
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
-        path = f"{docs.agent_path(agent_id)}.agent_data"
-        projection = {f"{path}.{key}": 1 for key in ("agent_id", *docs.AGENT_CONFIG_FIELDS)}
         with self._errors(session_id):
-            document = self.collection.find_one({"_id": session_id}, projection)
-        data = docs.get_path(document, path)
+            document = self.collection.find_one({"_id": session_id}, _config_projection(agent_id))
+        data = docs.get_path(document, f"{docs.agent_path(agent_id)}.agent_data")
         return _config(agent_id, data) if data is not None else None
 
     def update_agent_config(
-        self, session_id: str, agent_id: str, model: str | None = None, system_prompt: str | None = None
-    ) -> None:
-        """Set an agent's stored model and/or system prompt (``None`` leaves a field unchanged).
+        self,
+        session_id: str,
+        agent_id: str,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        prompt_metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Set an agent's stored model, system prompt and/or prompt metadata; return its resulting config.
 
-        A value equal to what this repository last read or wrote for the agent costs no command.
+        ``None`` leaves a field unchanged; ``prompt_metadata`` replaces the stored one (see
+        `set_prompt_metadata`). One command: an update that returns the agent's config as stored after it
+        (``findAndModify``), or, when every value given equals what this repository last read or wrote,
+        just the read.
+
+        Returns:
+            ``{agent_id, model, system_prompt, prompt_metadata}`` as stored after the call.
 
         Raises:
+            TypeError: ``prompt_metadata`` is not a dict (nothing was sent).
+            SessionDataError: ``prompt_metadata`` cannot be stored in MongoDB (nothing was sent).
             SessionNotFoundError: No such session or agent.
         """
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
-        config = _config_fields({"model": model, "system_prompt": system_prompt})
-        if not config:
-            return
-        self._write_agent(session_id, agent_id, config)
+        config = _config_fields(
+            {"model": model, "system_prompt": system_prompt, docs.PROMPT_METADATA_FIELD: prompt_metadata}
+        )
+        changed = self._changed_agent_fields(session_id, agent_id, config)
+        with self._errors(session_id):
+            if changed:
+                query, update = _agent_update(session_id, agent_id, changed)
+                document = self._find_and_update(session_id, query, update, _config_projection(agent_id))
+            else:
+                document = self.collection.find_one({"_id": session_id}, _config_projection(agent_id))
+        data = docs.get_path(document, f"{docs.agent_path(agent_id)}.agent_data")
+        if data is None:
+            raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
+        if changed:
+            self._remember(session_id, agent_id, changed, merge=True)
+        return _config(agent_id, data)
+
+    def set_prompt_metadata(self, session_id: str, agent_id: str, metadata: Mapping[str, Any]) -> None:
+        """Store what the application says about an agent's prompt (id, name, version, temperature, ...).
+
+        The dict replaces the agent's previous prompt metadata (``agent_data.prompt_metadata``, stored
+        through the value codec, so any keys round-trip); `get_agent_config`, `list_agents` and
+        `update_agent_config` return it under ``prompt_metadata``. One update; the same metadata again
+        costs no command.
+
+        Raises:
+            TypeError: ``metadata`` is not a dict (nothing was sent).
+            SessionDataError: A key is not a string or a value cannot be stored in MongoDB (nothing was sent).
+            SessionNotFoundError: No such session or agent.
+        """
+        docs.validate_ids(session_id=session_id, agent_id=agent_id)
+        value = docs.prompt_metadata_value(metadata)
+        self._write_agent(session_id, agent_id, {docs.PROMPT_METADATA_FIELD: value})
+        logger.debug("session_id=<%s> | agent_id=<%s> | prompt metadata set", session_id, agent_id)
 
     def list_agents(self, session_id: str) -> list[dict[str, Any]]:
-        """Return ``{agent_id, model, system_prompt}`` for every agent in the session, without messages."""
+        """Return ``{agent_id, model, system_prompt, prompt_metadata}`` for every agent of the session, no messages."""
         docs.validate_ids(session_id=session_id)
         pipeline: list[dict[str, Any]] = [
             {"$match": {"_id": session_id}},
@@ -1258,6 +1374,7 @@ class MongoDBSessionRepository(SessionRepository):
                     "agent_id": "$agents.v.agent_data.agent_id",
                     "model": "$agents.v.agent_data.model",
                     "system_prompt": "$agents.v.agent_data.system_prompt",
+                    docs.PROMPT_METADATA_FIELD: f"$agents.v.agent_data.{docs.PROMPT_METADATA_FIELD}",
                 }
             },
         ]
@@ -1284,6 +1401,23 @@ class MongoDBSessionRepository(SessionRepository):
                 if result.matched_count:
                     break
             return result
+
+    def _find_and_update(
+        self, session_id: str, query: Mapping[str, Any], update: Mapping[str, Any], projection: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Run one ``findAndModify`` on a session document, moving its expiry; return it as updated (projected).
+
+        With a ttl, a session under legal hold costs a second command (see `documents.expiring_updates`).
+        """
+        document = None
+        with self._errors(session_id, update):
+            for variant_query, variant_update in docs.expiring_updates(query, update, self._ttl):
+                document = self.collection.find_one_and_update(
+                    variant_query, variant_update, projection=projection, return_document=ReturnDocument.AFTER
+                )
+                if document is not None:
+                    break
+        return document
 
     def _touch(self, session_id: str) -> None:
         """Move the session's expiry after a write outside its document (one update; nothing without a ttl)."""
@@ -1394,6 +1528,7 @@ def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
         "session_id": row["_id"],
         "created_at": row.get("created_at"),
         "updated_at": row.get("updated_at"),
+        "application_name": _text_or_none(row.get(docs.APPLICATION_NAME_FIELD)),
         "message_counts": counts,
         "metadata": {key: docs.decode_value(value) for key, value in (row.get("metadata") or {}).items()},
         "expires_at": row.get(docs.EXPIRES_AT_FIELD),
@@ -1413,12 +1548,34 @@ def _check_message_id(message_id: Any) -> int:
 
 
 def _config_fields(agent_config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The manager-owned config fields to store: known names only, never a ``None`` value."""
+    """The manager-owned config fields to store: known names only, never a ``None`` value.
+
+    ``prompt_metadata`` is checked and encoded (`documents.prompt_metadata_value`).
+    """
     config = dict(agent_config or {})
-    unknown = set(config) - set(docs.AGENT_CONFIG_FIELDS)
+    allowed = (*docs.AGENT_CONFIG_FIELDS, docs.PROMPT_METADATA_FIELD)
+    unknown = set(config) - set(allowed)
     if unknown:
-        raise ValueError(f"agent_config=<{sorted(unknown)}> | only {list(docs.AGENT_CONFIG_FIELDS)} can be set")
+        raise ValueError(f"agent_config=<{sorted(unknown)}> | only {list(allowed)} can be set")
+    if config.get(docs.PROMPT_METADATA_FIELD) is not None:
+        config[docs.PROMPT_METADATA_FIELD] = docs.prompt_metadata_value(config[docs.PROMPT_METADATA_FIELD])
     return {key: value for key, value in config.items() if value is not None}
+
+
+def _agent_update(session_id: str, agent_id: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (filter, update) that sets ``agent_data`` fields of an existing agent and moves both ``updated_at``."""
+    path = docs.agent_path(agent_id)
+    now = docs.utc_now()
+    updates: dict[str, Any] = {"updated_at": now, f"{path}.updated_at": now}
+    updates.update({f"{path}.agent_data.{key}": value for key, value in data.items()})
+    return {"_id": session_id, f"{path}.agent_data": {"$exists": True}}, {"$set": updates}
+
+
+def _config_projection(agent_id: str) -> dict[str, int]:
+    """The projection of an agent's config fields in its session document."""
+    path = f"{docs.agent_path(agent_id)}.agent_data"
+    fields = ("agent_id", *docs.AGENT_CONFIG_FIELDS, docs.PROMPT_METADATA_FIELD)
+    return {f"{path}.{key}": 1 for key in fields}
 
 
 def _extra_fields(extra_fields: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -1444,14 +1601,29 @@ def _from_stored_form(stored: bytes | None) -> Any:
 
 
 def _config(agent_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    return {"agent_id": data.get("agent_id", agent_id), **{key: data.get(key) for key in docs.AGENT_CONFIG_FIELDS}}
+    """An agent's config as the API returns it: every key present, None for a field never stored."""
+    prompt_metadata = data.get(docs.PROMPT_METADATA_FIELD)
+    return {
+        "agent_id": data.get("agent_id", agent_id),
+        **{key: data.get(key) for key in docs.AGENT_CONFIG_FIELDS},
+        docs.PROMPT_METADATA_FIELD: docs.decode_value(prompt_metadata) if prompt_metadata is not None else None,
+    }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _index(path: str) -> IndexModel:
     """An ascending index on ``path``; ``created_at`` also orders by ``_id`` for stable newest-first paging.
 
     ``expires_at`` is a TTL index: MongoDB deletes a session once its ``expires_at`` date has passed.
+    ``application_name`` is `documents.APPLICATION_INDEX`: the name, then ``created_at`` and ``_id`` (one
+    application's sessions newest first, paged like the ``created_at`` index, without an in-memory sort).
     """
+    if path == docs.APPLICATION_NAME_FIELD:
+        keys = [(path, ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]
+        return IndexModel(keys, name=docs.APPLICATION_INDEX)
     keys = [(path, ASCENDING), ("_id", ASCENDING)] if path == "created_at" else [(path, ASCENDING)]
     options = {"expireAfterSeconds": 0} if path == docs.EXPIRES_AT_FIELD else {}
     return IndexModel(keys, name="_".join(f"{key}_1" for key, _ in keys), **options)

@@ -1,8 +1,9 @@
 """A deterministic, scripted strands ``Model`` for testing agents offline.
 
 ``ScriptedModel`` replays a fixed list of assistant turns as real strands stream events (messageStart,
-contentBlockStart/Delta/Stop, messageStop and a final ``metadata`` event with usage and latency), so a real
-``strands.Agent`` runs its full event loop, executes tools and fills ``event_loop_metrics`` without any network.
+contentBlockStart/Delta/Stop, messageStop and a final ``metadata`` event with usage and latency, and optionally
+time to first byte and prompt-cache tokens), so a real ``strands.Agent`` runs its full event loop, executes tools
+and fills ``event_loop_metrics`` without any network.
 
 Script items, one per model call:
 
@@ -11,6 +12,14 @@ Script items, one per model call:
   fixes the ``toolUseId``.
 * ``[{"tool": ...}, {"tool": ...}]`` - several tool calls in one assistant message.
 * ``{"text": "...", "tool": "name", "input": {...}}`` - text followed by a tool call in one message.
+* ``{"text": "...", "guardrail": True}`` (or ``"guardrail": {...}``) - a guardrail intervention, streamed as
+  Amazon Bedrock streams one: ``stopReason`` ``"guardrail_intervened"``, then ``redactContent`` events, then the
+  ``metadata`` event carrying the guardrail trace. Its options: ``"redact_input"`` (the text that replaces the
+  agent's latest message, the user's input, default ``"[User input redacted.]"``: strands replaces it and calls the
+  session manager's ``redact_latest_message``; ``None`` keeps it), ``"redact_output"`` (the text that replaces
+  this answer; default ``None``, the answer is kept) and ``"trace"`` (a Bedrock guardrail trace,
+  ``{"inputAssessment": ..., "outputAssessments": ...}``, sent as the metadata's ``trace.guardrail``; default
+  none).
 """
 
 from __future__ import annotations
@@ -31,8 +40,8 @@ from pydantic import BaseModel
 from pymongo import monitoring
 from strands.models import Model
 from strands.types.content import ContentBlockStart, Message, Messages
-from strands.types.event_loop import Usage
-from strands.types.streaming import ContentBlockDelta, StreamEvent
+from strands.types.event_loop import Metrics, Usage
+from strands.types.streaming import ContentBlockDelta, MetadataEvent, StreamEvent
 from strands.types.tools import ToolSpec
 
 __all__ = [
@@ -48,7 +57,12 @@ __all__ = [
 T = TypeVar("T", bound=BaseModel)
 
 ScriptItem = str | dict[str, Any] | list[dict[str, Any]]
-"""One scripted assistant turn: text, a tool-call dict, a list of tool-call dicts, or text plus a tool call."""
+"""One scripted assistant turn: text, a tool-call dict, a list of tool-call dicts, text plus a tool call, or a
+guardrail intervention (a dict with ``"guardrail"``)."""
+
+DEFAULT_INPUT_REDACTION = "[User input redacted.]"
+"""The text a scripted guardrail puts in place of the user's input (Amazon Bedrock's default)."""
+_GUARDRAIL_OPTIONS = frozenset({"redact_input", "redact_output", "trace"})
 
 _TOKEN_RE = re.compile(r"\s*\S+|\s+")
 
@@ -102,7 +116,7 @@ def _normalize_item(item: ScriptItem, position: int) -> list[dict[str, Any]]:
             blocks.extend(_normalize_item(entry, position))
         return blocks
     if isinstance(item, dict):
-        unknown = set(item) - {"text", "tool", "input", "id"}
+        unknown = set(item) - {"text", "tool", "input", "id", "guardrail"}
         if unknown:
             raise ValueError(f"script item {position}: unknown keys {sorted(unknown)}")
         if "text" not in item and "tool" not in item:
@@ -120,8 +134,28 @@ def _normalize_item(item: ScriptItem, position: int) -> list[dict[str, Any]]:
             if "id" in item:
                 tool_block["id"] = str(item["id"])
             blocks.append(tool_block)
+        if item.get("guardrail") not in (None, False):
+            blocks.append({"guardrail": _guardrail_options(item["guardrail"], position)})
         return blocks
     raise TypeError(f"script item {position}: expected str, dict or list, got {type(item).__name__}")
+
+
+def _guardrail_options(value: Any, position: int) -> dict[str, Any]:
+    """Check a script item's ``"guardrail"`` value and fill in its defaults."""
+    if value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise TypeError(f"script item {position}: 'guardrail' must be True or a dict")
+    unknown = set(value) - _GUARDRAIL_OPTIONS
+    if unknown:
+        raise ValueError(f"script item {position}: unknown guardrail options {sorted(unknown)}")
+    options = {"redact_input": DEFAULT_INPUT_REDACTION, "redact_output": None, "trace": None, **value}
+    for name in ("redact_input", "redact_output"):
+        if options[name] is not None and not isinstance(options[name], str):
+            raise TypeError(f"script item {position}: guardrail {name!r} must be a str or None")
+    if options["trace"] is not None and not isinstance(options["trace"], dict):
+        raise TypeError(f"script item {position}: guardrail 'trace' must be a dict")
+    return options
 
 
 class OfflineModel(Model):
@@ -132,6 +166,12 @@ class OfflineModel(Model):
 
     latency_ms: int | None = None
     """The latency every call reports; None measures it."""
+    time_to_first_byte_ms: int | None = None
+    """The time to first byte every call reports; None reports none."""
+    cache_read_tokens: int | None = None
+    """The prompt-cache read tokens every call reports (``cacheReadInputTokens``); None reports none."""
+    cache_write_tokens: int | None = None
+    """The prompt-cache write tokens every call reports (``cacheWriteInputTokens``); None reports none."""
 
     def __init__(self, model_id: str) -> None:
         """Start the configuration with ``model_id``."""
@@ -159,7 +199,15 @@ class OfflineModel(Model):
         blocks = self.next_blocks(messages, tool_specs, system_prompt)
         input_tokens = self.input_tokens(messages, system_prompt)
         async for event in stream_blocks(
-            blocks, messages, system_prompt, started, input_tokens=input_tokens, latency_ms=self.latency_ms
+            blocks,
+            messages,
+            system_prompt,
+            started,
+            input_tokens=input_tokens,
+            latency_ms=self.latency_ms,
+            time_to_first_byte_ms=self.time_to_first_byte_ms,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
         ):
             yield event
 
@@ -190,6 +238,9 @@ class ScriptedModel(OfflineModel):
         repeat: bool = False,
         record: bool = True,
         latency_ms: int | None = None,
+        time_to_first_byte_ms: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
     ) -> None:
         """Create the model from a list of script items, consumed one per model call.
 
@@ -201,9 +252,20 @@ class ScriptedModel(OfflineModel):
                 its words for the usage. ``False`` keeps nothing and never reads the request (the usage reports
                 0 input tokens), so a call costs the same whatever the history's length: for benchmarks.
             latency_ms: The latency every call reports, for tests that compare stored metrics; None measures it.
+            time_to_first_byte_ms: The time to first byte every call reports (``metrics.timeToFirstByteMs``);
+                None reports none. strands replaces a reported value by the one it measures itself when that is
+                at least 1 ms, so tests compare the stored figure with the message's ``metadata``.
+            cache_read_tokens: The prompt-cache read tokens every call reports (``usage.cacheReadInputTokens``);
+                None reports none. As Amazon Bedrock does, ``inputTokens`` excludes them and ``totalTokens``
+                includes them.
+            cache_write_tokens: The prompt-cache write tokens every call reports (``usage.cacheWriteInputTokens``),
+                counted like ``cache_read_tokens``; None reports none.
         """
         super().__init__(model_id)
         self.latency_ms = latency_ms
+        self.time_to_first_byte_ms = time_to_first_byte_ms
+        self.cache_read_tokens = cache_read_tokens
+        self.cache_write_tokens = cache_write_tokens
         self._script = [_normalize_item(item, position) for position, item in enumerate(responses)]
         if repeat and not self._script:
             raise ValueError("a repeating script needs at least one response")
@@ -252,15 +314,24 @@ async def stream_blocks(
     started: float,
     input_tokens: int | None = None,
     latency_ms: int | None = None,
+    time_to_first_byte_ms: int | None = None,
+    cache_read_tokens: int | None = None,
+    cache_write_tokens: int | None = None,
 ) -> AsyncIterable[StreamEvent]:
     """Stream one assistant message of ``{"text"}``/``{"tool", "input", "id"?}`` blocks as strands events.
 
     Text is streamed word by word; the closing ``metadata`` event carries word-count usage (``input_tokens``
     when given, instead of counting the request) and ``latency_ms`` when given, else the latency since
-    ``started`` (a ``time.perf_counter()`` value, at least 1 ms).
+    ``started`` (a ``time.perf_counter()`` value, at least 1 ms). ``time_to_first_byte_ms`` and the cache token
+    counts are reported when given (cache tokens are in ``totalTokens``, not in ``inputTokens``). A
+    ``{"guardrail": {"redact_input", "redact_output", "trace"}}`` entry makes the message a guardrail
+    intervention: ``stopReason`` ``"guardrail_intervened"``, then its ``redactContent`` events, then the
+    ``metadata`` event with the trace, in Amazon Bedrock's streaming order.
     """
     output_tokens = 0
     has_tool = False
+    guardrail = next((block["guardrail"] for block in blocks if "guardrail" in block), None)
+    blocks = [block for block in blocks if "guardrail" not in block]
     yield {"messageStart": {"role": "assistant"}}
     for index, block in enumerate(blocks):
         if "tool" in block:
@@ -279,18 +350,38 @@ async def stream_blocks(
                 await asyncio.sleep(0)
             yield {"contentBlockStop": {"contentBlockIndex": index}}
             output_tokens += count_tokens(block["text"])
-    yield {"messageStop": {"stopReason": "tool_use" if has_tool else "end_turn"}}
+    if guardrail is not None:
+        yield {"messageStop": {"stopReason": "guardrail_intervened"}}
+        for key, option in (
+            ("redactUserContentMessage", "redact_input"),
+            ("redactAssistantContentMessage", "redact_output"),
+        ):
+            if guardrail[option] is not None:
+                yield {"redactContent": {key: guardrail[option]}}  # type: ignore[misc]
+    else:
+        yield {"messageStop": {"stopReason": "tool_use" if has_tool else "end_turn"}}
 
     if input_tokens is None:
         input_tokens = _message_tokens(messages, system_prompt)
     if latency_ms is None:
         latency_ms = max(1, math.ceil((time.perf_counter() - started) * 1000))
+    cached = (cache_read_tokens or 0) + (cache_write_tokens or 0)
     usage: Usage = {
         "inputTokens": input_tokens,
         "outputTokens": output_tokens,
-        "totalTokens": input_tokens + output_tokens,
+        "totalTokens": input_tokens + output_tokens + cached,
     }
-    yield {"metadata": {"usage": usage, "metrics": {"latencyMs": latency_ms}}}
+    if cache_read_tokens is not None:
+        usage["cacheReadInputTokens"] = cache_read_tokens
+    if cache_write_tokens is not None:
+        usage["cacheWriteInputTokens"] = cache_write_tokens
+    metrics: Metrics = {"latencyMs": latency_ms}
+    if time_to_first_byte_ms is not None:
+        metrics["timeToFirstByteMs"] = time_to_first_byte_ms
+    metadata: MetadataEvent = {"usage": usage, "metrics": metrics}
+    if guardrail is not None and guardrail["trace"] is not None:
+        metadata["trace"] = {"guardrail": guardrail["trace"]}  # type: ignore[typeddict-item]
+    yield {"metadata": metadata}
 
 
 _MONITORING_COMMANDS = frozenset(

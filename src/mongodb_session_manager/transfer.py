@@ -50,7 +50,15 @@ EXPORT_VERSION = 1
 ON_CONFLICT = ("skip", "replace", "fail")
 """What `import_sessions` does with a session that already exists."""
 
-LIST_FILTERS = ("prefix", "created_after", "created_before", "updated_after", "updated_before", "metadata")
+LIST_FILTERS = (
+    "prefix",
+    "created_after",
+    "created_before",
+    "updated_after",
+    "updated_before",
+    "metadata",
+    "application_name",
+)
 """The ``list_sessions`` filters `export_sessions` accepts (it pages itself: no ``limit`` or ``cursor``)."""
 PAGE_SIZE = 100
 """Session ids read per page while exporting."""

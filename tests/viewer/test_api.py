@@ -205,6 +205,33 @@ def test_search_session_id_is_a_literal_partial_match(api: TestClient) -> None:
     assert search(api, session_id=".*").json()["total"] == 1
 
 
+def test_search_filters_by_application_and_shows_it(
+    api: TestClient, sync_client: MongoClient, database_name: str
+) -> None:
+    for session_id, application in (("billing-1", "billing"), ("chat-1", "chat"), ("billing-2", "billing")):
+        MongoDBSessionManager(
+            session_id,
+            client=sync_client,
+            database_name=database_name,
+            collection_name=COLLECTION,
+            application_name=application,
+        )
+
+    page = search(api, application="billing").json()
+    assert [s["session_id"] for s in page["sessions"]] == ["billing-2", "billing-1"]
+    assert page["total"] == 2
+    assert {s["application_name"] for s in page["sessions"]} == {"billing"}
+    assert ids(search(api, application="billing", session_id="-1")) == ["billing-1"]
+    assert ids(search(api, application="nobody")) == []
+    everything = {s["session_id"]: s["application_name"] for s in search(api, application="").json()["sessions"]}
+    assert everything["chat-1"] == "chat" and everything["support-1"] is None  # written without one
+    assert api.get("/api/v1/sessions/chat-1", headers=AUTH).json()["application_name"] == "chat"
+    for bad in ("x" * 129, "a\x00b"):
+        response = search(api, application=bad)
+        assert response.status_code == 400
+        assert "application" in response.json()["detail"]
+
+
 def test_search_by_creation_date_range(api: TestClient, sync_client: MongoClient, database_name: str) -> None:
     created = sync_client[database_name][COLLECTION].find_one({"_id": "support-2"})["created_at"]
     exact = created.isoformat()
@@ -364,10 +391,45 @@ def test_timeline_shows_tool_calls_and_results_as_such(api: TestClient) -> None:
 def test_timeline_reports_metrics_on_assistant_messages(api: TestClient) -> None:
     timeline = api.get("/api/v1/sessions/support-1", headers=AUTH).json()["timeline"]
     metrics = timeline[3]["metrics"]
-    assert set(metrics) == {"latencyMs", "inputTokens", "outputTokens", "totalTokens"}
     assert metrics["latencyMs"] >= 1
     assert metrics["totalTokens"] == metrics["inputTokens"] + metrics["outputTokens"] > 0
+    assert metrics["cycleCount"] == 2
+    assert [(tool["name"], tool["calls"], tool["errors"]) for tool in metrics["toolUsage"]] == [("calculator", 1, 0)]
+    assert metrics["timeToFirstByteMs"] is None and metrics["cacheReadInputTokens"] is None  # not reported
     assert timeline[0]["metrics"] is None
+
+
+def test_the_detail_shows_first_byte_cache_guardrail_and_application(
+    app_client: Callable[..., Any], sync_client: MongoClient, database_name: str
+) -> None:
+    trace = {"inputAssessment": {"g": {"topicPolicy": {"topics": [{"name": "Refunds", "action": "BLOCKED"}]}}}}
+    manager = MongoDBSessionManager(
+        "guarded", client=sync_client, database_name=database_name, collection_name=COLLECTION, application_name="shop"
+    )
+    model = ScriptedModel(
+        ["Hello", {"text": "Sorry.", "guardrail": {"trace": trace}}], time_to_first_byte_ms=40, cache_read_tokens=7
+    )
+    agent = Agent(agent_id="support", model=model, session_manager=manager, callback_handler=None)
+    agent("Hi")
+    agent("I want a refund")
+
+    with app_client() as api:
+        detail = api.get("/api/v1/sessions/guarded", headers=AUTH).json()
+
+    assert detail["application_name"] == "shop"
+    first_answer, refund_question = detail["timeline"][1], detail["timeline"][2]
+    assert (first_answer["metrics"]["timeToFirstByteMs"], first_answer["metrics"]["cacheReadInputTokens"]) == (40, 7)
+    assert first_answer["guardrail"] is None
+    assert refund_question["redacted"] is True
+    assert refund_question["guardrail"]["action"] == "redacted"
+    assert refund_question["guardrail"]["policies"] == ["topicPolicy:Refunds"]
+    summary = detail["guardrail_summary"]
+    assert (summary["total"], summary["by_action"], summary["by_policy"]) == (
+        1,
+        {"redacted": 1},
+        {"topicPolicy:Refunds": 1},
+    )
+    assert [(event["agent_id"], event["message_id"]) for event in summary["latest"]] == [("support", 2)]
 
 
 def test_attachments_are_described_never_shipped(api: TestClient) -> None:

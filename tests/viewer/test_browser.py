@@ -53,18 +53,19 @@ class Viewer:
 def _seed(client: MongoClient, database_name: str) -> dict[str, str]:
     """Write three sessions with the library and return their viewer passwords."""
 
-    def manager(session_id: str) -> MongoDBSessionManager:
+    def manager(session_id: str, application_name: str | None = None) -> MongoDBSessionManager:
         return MongoDBSessionManager(
             session_id,
             client=client,
             database_name=database_name,
             collection_name=COLLECTION,
             metadata_fields=["status", "customer"],
+            application_name=application_name,
         )
 
     passwords: dict[str, str] = {}
 
-    order = manager("order-1001")
+    order = manager("order-1001", application_name="shop")
     support = Agent(
         agent_id="support",
         model=ScriptedModel(
@@ -92,7 +93,7 @@ def _seed(client: MongoClient, database_name: str) -> dict[str, str]:
     order.add_feedback({"rating": "up", "comment": "Quick and correct answer"})
     passwords["order-1001"] = order.get_session_viewer_password()
 
-    refund = manager("order-1002")
+    refund = manager("order-1002", application_name="shop")
     agent = Agent(
         agent_id="support",
         model=ScriptedModel(["I see the damage. A refund is on its way."]),
@@ -280,6 +281,21 @@ def test_filter_by_metadata_enum_field_and_date_range(page, viewer, tmp_path):
     page.get_by_label("Session ID").fill("order-")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#results .summary")).to_have_text("2 sessions found")
+
+
+def test_filter_by_application_shows_its_name_in_the_results(page, viewer):
+    _log_in(page, viewer)
+    expect(page.locator("#results .summary")).to_have_text("3 sessions found")
+
+    page.locator("#filters").get_by_label("Application").fill("shop")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results .summary")).to_have_text("2 sessions found")
+    assert _listed_sessions(page) == ["order-1002", "order-1001"]
+    expect(page.locator("#results .badge-application")).to_have_text(["shop", "shop"])
+
+    page.locator("#filters").get_by_label("Application").fill("other")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results .summary")).to_have_text("No sessions match.")
 
 
 def test_open_session_shows_the_timeline_in_order(page, viewer, tmp_path):

@@ -170,3 +170,116 @@ def test_tool_inputs_with_dollar_keys_show_as_written() -> None:
     block = decode_value(encode_value({"toolUse": {"toolUseId": "t1", "name": "lookup", "input": schema}}))
 
     assert convert_block(block)["input"] == schema
+
+
+def test_the_closing_message_shows_its_invocation_figures_and_guardrail_event() -> None:
+    document = {
+        "session_id": "s",
+        "application_name": "support-bot",
+        "agents": [{"key": "a"}],
+        "guardrail_summary": {
+            "total": 2,
+            "by_action": {"redact": 2},
+            "by_policy": {"pii%2Eemail": 2},
+            "latest": [
+                {
+                    "action": "redact",
+                    "timestamp": datetime(2024, 1, 1, 0, 0, 5, tzinfo=UTC),
+                    "policies_triggered": ["pii.email"],
+                    "agent_id": "a",
+                    "message_id": 0,
+                }
+            ],
+        },
+    }
+    metrics = {
+        "accumulated_metrics": {"latencyMs": 900, "timeToFirstByteMs": 120},
+        "accumulated_usage": {
+            "inputTokens": 30,
+            "outputTokens": 12,
+            "totalTokens": 42,
+            "cacheReadInputTokens": 20,
+            "cacheWriteInputTokens": 4,
+        },
+        "cycle_metrics": {"cycle_count": 2, "total_duration": 0.9, "average_cycle_time": 0.45},
+        "tool_usage": {
+            "lookup": {
+                "call_count": 3,
+                "success_count": 2,
+                "error_count": 1,
+                "total_time": 0.3,
+                "average_time": 0.1,
+                "success_rate": 2 / 3,
+            }
+        },
+    }
+    messages = {
+        "a": [
+            {
+                "message_id": 0,
+                "message": {"role": "user", "content": [{"text": "my mail is a@b.c"}]},
+                "redact_message": {"role": "user", "content": [{"text": "[redacted]"}]},
+                "guardrail_event": {
+                    "action": "redact",
+                    "timestamp": datetime(2024, 1, 1, 0, 0, 5, tzinfo=UTC),
+                    "stop_reason": "guardrail_intervened",
+                    "policies_triggered": ["pii.email"],
+                },
+            },
+            {"message_id": 1, "message": {"role": "assistant", "content": []}, "event_loop_metrics": metrics},
+        ]
+    }
+
+    detail = session_detail(document, messages)
+
+    user, answer = detail["timeline"]
+    assert user["guardrail"] == {
+        "action": "redact",
+        "timestamp": "2024-01-01T00:00:05.000000+00:00",
+        "stop_reason": "guardrail_intervened",
+        "policies": ["pii.email"],
+    }
+    assert answer["guardrail"] is None and user["metrics"] is None
+    assert answer["metrics"] == {
+        "latencyMs": 900,
+        "timeToFirstByteMs": 120,
+        "inputTokens": 30,
+        "outputTokens": 12,
+        "totalTokens": 42,
+        "cacheReadInputTokens": 20,
+        "cacheWriteInputTokens": 4,
+        "cycleCount": 2,
+        "cycleDurationSeconds": 0.9,
+        "toolUsage": [{"name": "lookup", "calls": 3, "errors": 1, "averageTimeSeconds": 0.1}],
+    }
+    assert detail["application_name"] == "support-bot"
+    assert detail["guardrail_summary"] == {
+        "total": 2,
+        "by_action": {"redact": 2},
+        "by_policy": {"pii.email": 2},
+        "latest": [
+            {
+                "action": "redact",
+                "timestamp": "2024-01-01T00:00:05.000000+00:00",
+                "stop_reason": None,
+                "policies": ["pii.email"],
+                "agent_id": "a",
+                "message_id": 0,
+            }
+        ],
+    }
+
+
+def test_figures_a_message_does_not_hold_are_null() -> None:
+    """Messages stored before time to first byte, cache, cycles and tool usage were recorded."""
+    old = {"accumulated_metrics": {"latencyMs": 5}, "accumulated_usage": {"inputTokens": 1}}
+    detail = session_detail(
+        {"session_id": "s", "agents": [{"key": "a"}]},
+        {"a": [{"message_id": 0, "message": {"role": "assistant", "content": []}, "event_loop_metrics": old}]},
+    )
+
+    metrics = detail["timeline"][0]["metrics"]
+    assert metrics["latencyMs"] == 5 and metrics["inputTokens"] == 1
+    assert metrics["timeToFirstByteMs"] is None and metrics["cacheReadInputTokens"] is None
+    assert metrics["cycleCount"] is None and metrics["toolUsage"] == []
+    assert detail["application_name"] is None and detail["guardrail_summary"] is None

@@ -18,6 +18,7 @@ from ..queries import (
     check_filterable,
     created_at_range,
     detail_pipeline,
+    parse_application,
     parse_filters,
     search_match,
     search_pipeline,
@@ -48,6 +49,7 @@ async def search_sessions(
     created_at_start: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
     created_at_end: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
     filters: Annotated[str | None, Query(description="JSON object: metadata field -> literal value")] = None,
+    application: Annotated[str | None, Query(description="Exact application_name of the sessions")] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     offset: Annotated[int, Query(ge=0, le=_MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
@@ -68,6 +70,7 @@ async def search_sessions(
         )
     try:
         metadata_filters = parse_filters(filters)
+        application_name = parse_application(application)
         created_at = created_at_range(created_at_start, created_at_end)
         if metadata_filters:
             indexed = await catalog.indexed(collection, set(metadata_filters))
@@ -75,7 +78,7 @@ async def search_sessions(
     except SearchParameterError as error:
         raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=str(error)) from error
 
-    match = search_match(session_id, created_at, metadata_filters)
+    match = search_match(session_id, created_at, metadata_filters, application_name)
     page, total = await asyncio.gather(_page(collection, match, offset, limit), _total(collection, match))
     counts = await asyncio.to_thread(_message_counts, repository, page)
     logger.debug("match=<%s> | offset=<%d> | limit=<%d> | total=<%d> | searched sessions", match, offset, limit, total)
@@ -117,6 +120,7 @@ def _summary(document: Mapping[str, Any], message_counts: Mapping[str, int]) -> 
         "session_id": str(document.get("session_id")),
         "created_at": _iso(document.get("created_at")),
         "updated_at": _iso(document.get("updated_at")),
+        "application_name": _text_or_none(document.get("application_name")),
         "metadata": json_safe(document.get("metadata") or {}),
         "agent_ids": [str(agent_id) for agent_id in document.get("agent_ids") or []],
         "message_count": sum(message_counts.values()),
@@ -126,6 +130,10 @@ def _summary(document: Mapping[str, Any], message_counts: Mapping[str, int]) -> 
             "neutral": int(document.get("feedback_neutral") or 0),
         },
     }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _iso(value: Any) -> str | None:

@@ -186,11 +186,12 @@ export async function getMetadataFields() {
 
 /**
  * GET /api/v1/sessions/search.
- * query: {sessionId, createdAtStart, createdAtEnd (ISO strings), filters: {field: value}, limit, offset}
+ * query: {sessionId, application, createdAtStart, createdAtEnd (ISO strings), filters: {field: value}, limit, offset}
  */
 export function searchSessions(query, { signal } = {}) {
   const params = collectionParams();
   if (query.sessionId) params.set("session_id", query.sessionId);
+  if (query.application) params.set("application", query.application);
   if (query.createdAtStart) params.set("created_at_start", query.createdAtStart);
   if (query.createdAtEnd) params.set("created_at_end", query.createdAtEnd);
   if (query.filters && Object.keys(query.filters).length) params.set("filters", JSON.stringify(query.filters));
@@ -223,4 +224,20 @@ export function searchSnapshotSessions(query, { signal } = {}) {
 /** GET /api/v1/snapshots/{id}: the latest snapshot of a snapshot session, read-only (backend password only). */
 export function getSnapshotSession(sessionId, { signal } = {}) {
   return request(`/api/v1/snapshots/${encodeURIComponent(sessionId)}`, { headers: backendHeaders(), signal });
+}
+
+/**
+ * GET /api/v1/metrics (backend auth only): the dashboard's figures of the collection read.
+ * query: {start, end (YYYY-MM-DD, UTC, inclusive), application, agent, model, filters: {field: value}}
+ * -> {start, end, days: [...one row per day...], totals: {...}, tools: [...], models: [...]}
+ */
+export function getMetrics(query, { signal } = {}) {
+  const params = collectionParams();
+  params.set("start", query.start);
+  params.set("end", query.end);
+  if (query.application) params.set("application", query.application);
+  if (query.agent) params.set("agent", query.agent);
+  if (query.model) params.set("model", query.model);
+  if (query.filters && Object.keys(query.filters).length) params.set("filters", JSON.stringify(query.filters));
+  return request(`/api/v1/metrics?${params}`, { headers: backendHeaders(), signal });
 }

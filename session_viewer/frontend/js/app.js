@@ -1,11 +1,12 @@
-// The app: sign-in, hash routing (#/, #/sessions/<id> and #/snapshots/<id>), the collection switch, health polling,
-// and wiring of the panels. Snapshot sessions (strands' SnapshotSessionManager on MongoDBStorage) are listed under
-// the sessions when their collection exists, and open read-only with the backend password only. The collection read is the page's ?collection= parameter (absent: the backend's configured one).
+// The app: sign-in, hash routing (#/, #/sessions/<id>, #/snapshots/<id> and #/metrics), the collection switch,
+// health polling, and wiring of the panels and views. Snapshot sessions (strands' SnapshotSessionManager on
+// MongoDBStorage) are listed under the sessions when their collection exists, and open read-only with the backend password only. The collection read is the page's ?collection= parameter (absent: the backend's configured one).
 
 import * as api from "./api.js";
 import { createSessionDetail } from "./detail.js";
 import { el, replaceChildren } from "./dom.js";
 import { createFilterPanel } from "./filters.js";
+import { createMetricsView } from "./metrics.js";
 import { createResultsList, snapshotHref, snapshotLines } from "./results.js";
 
 const HEALTH_INTERVAL_MS = 15000;
@@ -32,6 +33,8 @@ const ui = {
   collectionSelect: $("collection-select"),
   snapshots: $("snapshots"),
   snapshotsCount: $("snapshots-count"),
+  viewNav: $("view-nav"),
+  metricsView: $("metrics-view"),
 };
 
 const state = {
@@ -45,6 +48,7 @@ const state = {
   snapshotRequest: 0,
   openSnapshotId: null,
   defaultCollection: null, // the backend's configured "<database>.<collection>", once listed
+  fields: [], // the indexed metadata fields of the collection read (GET /api/v1/metadata-fields)
 };
 
 const filters = createFilterPanel($("filters"), {
@@ -62,10 +66,20 @@ const snapshotResults = createResultsList($("snapshot-results"), {
   empty: "No snapshot sessions match.",
 });
 const detail = createSessionDetail($("detail"));
+let metrics = null; // built when the Metrics view first opens: until then its form is not in the page
+
+function metricsView() {
+  if (!metrics) {
+    metrics = createMetricsView($("metrics"), { onAuthError: () => backendPasswordRejected() });
+    metrics.setFields(state.fields);
+  }
+  return metrics;
+}
 
 // ---- routing -------------------------------------------------------------------------------------------------
 
 function currentRoute() {
+  if (window.location.hash === "#/metrics") return { view: "metrics" };
   const match = /^#\/(sessions|snapshots)\/(.+)$/.exec(window.location.hash);
   if (!match) return { view: "search" };
   try {
@@ -77,6 +91,13 @@ function currentRoute() {
 
 async function route() {
   const target = currentRoute();
+  if (api.getBackendPassword() && target.view === "metrics") {
+    showMetrics();
+    if (!state.searchReady) await startSearch();
+    if (!api.getBackendPassword()) return; // refused while starting: the sign-in form is showing
+    metricsView().load();
+    return;
+  }
   if (api.getBackendPassword()) {
     showWorkspace("search");
     if (!state.searchReady) await startSearch();
@@ -100,16 +121,40 @@ window.addEventListener("hashchange", route);
 
 function showWorkspace(mode) {
   ui.loginView.hidden = true;
+  ui.metricsView.hidden = true;
+  showViewNav(mode === "search" ? "search" : null);
   ui.workspace.hidden = false;
   ui.workspace.dataset.mode = mode;
   ui.logout.hidden = false;
   if (mode === "session") setPanel("detail");
 }
 
+/** The metrics view (#/metrics), backend password only; the header's collection applies to it too. */
+function showMetrics() {
+  ui.loginView.hidden = true;
+  ui.workspace.hidden = true;
+  ui.metricsView.hidden = false;
+  ui.logout.hidden = false;
+  showViewNav("metrics");
+  document.title = "Metrics · Session Viewer";
+}
+
+/** Show the Sessions/Metrics links (backend password only), the current one marked; null: hide them. */
+function showViewNav(current) {
+  ui.viewNav.hidden = !current;
+  for (const link of ui.viewNav.querySelectorAll("a")) {
+    if (link.dataset.view === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (current === "search" && document.title.startsWith("Metrics")) document.title = "Session Viewer";
+}
+
 function showLogin(mode, message = null) {
   const target = currentRoute();
   state.loginMode = mode;
   ui.workspace.hidden = true;
+  ui.metricsView.hidden = true;
+  showViewNav(null);
   ui.loginView.hidden = false;
   ui.logout.hidden = !api.hasStoredPasswords();
   if (mode === "session") {
@@ -126,7 +171,9 @@ function showLogin(mode, message = null) {
         ? `Enter the backend password to open “${target.sessionId}” and search all sessions.`
         : target.view === "snapshot"
           ? `Enter the backend password to open snapshot session “${target.sessionId}” (snapshot sessions have no session password).`
-          : "Enter the backend password to search sessions.";
+          : target.view === "metrics"
+            ? "Enter the backend password to see the metrics."
+            : "Enter the backend password to search sessions.";
     ui.loginLabel.textContent = "Backend password";
     ui.loginSubmit.textContent = "Sign in";
     ui.loginMode.textContent = "Use this session's password instead";
@@ -247,7 +294,8 @@ ui.collectionSelect.addEventListener("change", async () => {
   api.setCollection(chosen === state.defaultCollection ? null : chosen);
   rememberCollection();
   ui.collectionSelect.title = `Reading ${chosen}`;
-  if (currentRoute().view !== "search") window.location.hash = "#/";
+  const view = currentRoute().view;
+  if (view === "session" || view === "snapshot") window.location.hash = "#/";
   else closeSession();
   filters.showError(null);
   await loadFields();
@@ -256,14 +304,17 @@ ui.collectionSelect.addEventListener("change", async () => {
   } catch {
     state.query = { filters: {} };
   }
-  await runSearch(0, { showResults: true });
+  if (view === "metrics") metricsView().load();
+  await runSearch(0, { showResults: view !== "metrics" });
 });
 
 // ---- search ----------------------------------------------------------------------------------------------------
 
 async function loadFields() {
   try {
-    filters.setFields(await api.getMetadataFields());
+    state.fields = await api.getMetadataFields();
+    filters.setFields(state.fields);
+    metrics?.setFields(state.fields);
   } catch (error) {
     if (error instanceof api.AuthError) return backendPasswordRejected();
     filters.showError(`Metadata fields could not be loaded: ${error.message}`);

@@ -141,18 +141,125 @@ function renderBlock(block, toolNames) {
   }
 }
 
+const known = (value) => value !== undefined && value !== null;
+
+/** A duration in seconds for people: "14 ms" under a second, "1.25 s" above. */
+function seconds(value) {
+  return value < 1 ? `${Math.round(value * 1000)} ms` : `${Number(value.toFixed(2))} s`;
+}
+
+/** One figure of the metrics line; data-figure and data-value carry it for tests and scripts. */
+function figure(name, value, text) {
+  return el("span", { class: "figure", dataset: { figure: name, value: String(value) } }, text);
+}
+
+/** The invocation's figures on the message that closed it: latency, first byte, tokens, cache, cycles, tools. */
 function metricsLine(metrics) {
   if (!metrics) return null;
   const parts = [];
-  if (metrics.latencyMs !== undefined && metrics.latencyMs !== null) parts.push(`latency ${metrics.latencyMs} ms`);
+  if (known(metrics.latencyMs)) parts.push(figure("latency", metrics.latencyMs, `latency ${metrics.latencyMs} ms`));
+  if (known(metrics.timeToFirstByteMs)) {
+    parts.push(figure("ttfb", metrics.timeToFirstByteMs, `first byte ${metrics.timeToFirstByteMs} ms`));
+  }
   const tokens = [
     ["in", metrics.inputTokens],
     ["out", metrics.outputTokens],
     ["total", metrics.totalTokens],
-  ].filter(([, value]) => value !== undefined && value !== null);
-  if (tokens.length) parts.push(`tokens ${tokens.map(([label, value]) => `${value} ${label}`).join(" / ")}`);
-  if (!parts.length) return null;
-  return el("p", { class: "metrics" }, parts.join(" · "));
+  ].filter(([, value]) => known(value));
+  if (tokens.length) {
+    const text = `tokens ${tokens.map(([label, value]) => `${value} ${label}`).join(" / ")}`;
+    parts.push(figure("tokens", tokens.map(([, value]) => value).join("/"), text));
+  }
+  const cache = [
+    ["cache-read", "read", metrics.cacheReadInputTokens],
+    ["cache-write", "write", metrics.cacheWriteInputTokens],
+  ].filter(([, , value]) => known(value));
+  if (cache.length) {
+    parts.push(
+      el(
+        "span",
+        { class: "figure-group" },
+        "cache ",
+        cache.map(([name, label, value], index) => [index ? " / " : "", figure(name, value, `${value} ${label}`)]),
+      ),
+    );
+  }
+  if (known(metrics.cycleCount)) {
+    const duration = known(metrics.cycleDurationSeconds) ? ` (${seconds(metrics.cycleDurationSeconds)})` : "";
+    parts.push(figure("cycles", metrics.cycleCount, `${plural(metrics.cycleCount, "cycle")}${duration}`));
+  }
+  const tools = Array.isArray(metrics.toolUsage) ? metrics.toolUsage : [];
+  if (!parts.length && !tools.length) return null;
+  return el(
+    "div",
+    { class: "metrics" },
+    parts.length ? el("p", {}, parts.map((part, index) => [index ? " · " : "", part])) : null,
+    tools.length
+      ? el(
+          "ul",
+          { class: "tool-usage", "aria-label": "Tool usage" },
+          tools.map((tool) =>
+            el(
+              "li",
+              { dataset: { tool: tool.name, calls: String(tool.calls ?? ""), errors: String(tool.errors ?? "") } },
+              el("span", { class: "tool-name", text: tool.name }),
+              ` ${plural(tool.calls ?? 0, "call")}`,
+              tool.errors ? el("span", { class: "tool-errors", text: `, ${plural(tool.errors, "error")}` }) : ", no errors",
+              known(tool.averageTimeSeconds) ? ` · ${seconds(tool.averageTimeSeconds)} on average` : "",
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
+/** What a guardrail did to a message: action, policies, time. */
+function guardrailLine(event) {
+  if (!event) return null;
+  const policies = Array.isArray(event.policies) ? event.policies : [];
+  return el(
+    "p",
+    { class: "guardrail-line", dataset: { action: event.action ?? "" } },
+    el("span", { class: "guardrail-label", text: "Guardrail" }),
+    ` ${event.action || "intervened"}`,
+    policies.length ? ` · ${policies.length === 1 ? "policy" : "policies"}: ${policies.join(", ")}` : "",
+    event.stop_reason ? ` · stop reason: ${event.stop_reason}` : "",
+    event.timestamp ? [" · ", timeEl(event.timestamp)] : "",
+  );
+}
+
+/** The session's guardrail summary: counts by action and policy, then the latest events. */
+function guardrailSection(summary) {
+  if (!summary) return null;
+  const counts = (map) =>
+    Object.entries(map || {})
+      .map(([name, count]) => `${name} ${count}`)
+      .join(", ") || "none";
+  const latest = Array.isArray(summary.latest) ? summary.latest : [];
+  return el(
+    "details",
+    { class: "section guardrail-summary" },
+    el("summary", { text: `Guardrail events (${summary.total ?? 0})` }),
+    factList([
+      ["By action", counts(summary.by_action)],
+      ["By policy", counts(summary.by_policy)],
+    ]),
+    latest.length
+      ? el(
+          "ol",
+          { class: "guardrail-latest", "aria-label": "Latest guardrail events" },
+          latest.map((event) =>
+            el(
+              "li",
+              {},
+              el("span", { class: "agent-name", text: event.agent_id ?? "?" }),
+              el("span", { class: "muted", text: ` #${event.message_id ?? "?"}` }),
+              guardrailLine(event),
+            ),
+          ),
+        )
+      : null,
+  );
 }
 
 function messageItem(entry, toolNames) {
@@ -171,8 +278,10 @@ function messageItem(entry, toolNames) {
       el("span", { class: "role", text: role }),
       entry.agent_id !== undefined ? el("span", { class: "agent", text: entry.agent_id }) : null,
       entry.redacted ? el("span", { class: "badge badge-redacted", text: "redacted" }) : null,
+      entry.guardrail ? el("span", { class: "badge badge-guardrail", text: "guardrail" }) : null,
       el("span", { class: "tl-when" }, timeEl(entry.timestamp), el("span", { class: "muted msg-id", text: `#${entry.message_id}` })),
     ),
+    guardrailLine(entry.guardrail),
     el("div", { class: "tl-body" }, blocks.map((block) => renderBlock(block, toolNames))),
     metricsLine(entry.metrics),
   );
@@ -322,6 +431,7 @@ export function createSessionDetail(root) {
           { class: "session-head" },
           el("div", { class: "session-title" }, el("h3", { class: "session-id", text: session.session_id }), copyLinkButton()),
           factList([
+            ...(session.application_name ? [["Application", session.application_name]] : []),
             ["Created", timeEl(session.created_at)],
             ["Updated", timeEl(session.updated_at)],
             ["Messages", String(messageCount)],
@@ -329,6 +439,7 @@ export function createSessionDetail(root) {
           ]),
           metadataSection(session.metadata),
           agentsSection(agents),
+          guardrailSection(session.guardrail_summary),
         ),
         timelineParts(timeline, agents, "This session has no messages yet."),
       );

@@ -19,9 +19,37 @@ function describeType(field) {
   return field.type;
 }
 
+/** The value control of a metadata field (select, number or text input) and how to read its value (undefined: none). */
+export function metadataControl(field, id) {
+  if (field.type === "enum" || field.type === "boolean") {
+    const values = field.type === "boolean" ? [true, false] : Array.isArray(field.values) ? field.values : [];
+    const select = el(
+      "select",
+      { id },
+      values.map((value, index) => el("option", { value: String(index) }, valueText(value))),
+    );
+    return { control: select, read: () => (values.length ? values[Number(select.value)] : undefined) };
+  }
+  if (field.type === "number") {
+    const input = el("input", { id, type: "number", step: "any", inputmode: "decimal" });
+    return {
+      control: input,
+      read: () => (input.value.trim() === "" || !Number.isFinite(input.valueAsNumber) ? undefined : input.valueAsNumber),
+    };
+  }
+  const input = el("input", {
+    id,
+    type: "text",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "exact value",
+  });
+  return { control: input, read: () => (input.value === "" ? undefined : input.value) };
+}
+
 /**
  * Build the filter panel inside `root`.
- * onSearch(query) is called with {sessionId, createdAtStart, createdAtEnd, filters} when the form is submitted.
+ * onSearch(query) is called with {sessionId, application, createdAtStart, createdAtEnd, filters} when the form is submitted.
  */
 export function createFilterPanel(root, { onSearch }) {
   let fields = [];
@@ -34,6 +62,15 @@ export function createFilterPanel(root, { onSearch }) {
     autocomplete: "off",
     spellcheck: "false",
     placeholder: "part of a session id",
+  });
+  const applicationInput = el("input", {
+    id: nextId("filter-application"),
+    type: "search",
+    name: "application",
+    autocomplete: "off",
+    spellcheck: "false",
+    maxlength: "128",
+    placeholder: "exact application name",
   });
   const fromInput = el("input", { id: nextId("filter-from"), type: "date", name: "created_from" });
   const toInput = el("input", { id: nextId("filter-to"), type: "date", name: "created_to" });
@@ -51,6 +88,12 @@ export function createFilterPanel(root, { onSearch }) {
       { class: "field" },
       el("label", { for: sessionInput.id, text: "Session ID" }),
       sessionInput,
+    ),
+    el(
+      "div",
+      { class: "field" },
+      el("label", { for: applicationInput.id, text: "Application" }),
+      applicationInput,
     ),
     el(
       "fieldset",
@@ -95,38 +138,11 @@ export function createFilterPanel(root, { onSearch }) {
     addSelect.parentElement.hidden = fields.length === 0;
   }
 
-  function buildControl(field, id) {
-    if (field.type === "enum" || field.type === "boolean") {
-      const values = field.type === "boolean" ? [true, false] : Array.isArray(field.values) ? field.values : [];
-      const select = el(
-        "select",
-        { id },
-        values.map((value, index) => el("option", { value: String(index) }, valueText(value))),
-      );
-      return { control: select, read: () => (values.length ? values[Number(select.value)] : undefined) };
-    }
-    if (field.type === "number") {
-      const input = el("input", { id, type: "number", step: "any", inputmode: "decimal" });
-      return {
-        control: input,
-        read: () => (input.value.trim() === "" || !Number.isFinite(input.valueAsNumber) ? undefined : input.valueAsNumber),
-      };
-    }
-    const input = el("input", {
-      id,
-      type: "text",
-      autocomplete: "off",
-      spellcheck: "false",
-      placeholder: "exact value",
-    });
-    return { control: input, read: () => (input.value === "" ? undefined : input.value) };
-  }
-
   function addFilter(name) {
     const field = fields.find((candidate) => candidate.field === name);
     if (!field || field.type === "date" || rows.has(name)) return null;
     const id = nextId("filter-meta");
-    const { control, read } = buildControl(field, id);
+    const { control, read } = metadataControl(field, id);
     const remove = el("button", {
       type: "button",
       class: "icon-button",
@@ -169,7 +185,13 @@ export function createFilterPanel(root, { onSearch }) {
     if (createdAtStart && createdAtEnd && createdAtStart > createdAtEnd) {
       throw new Error("“From” must not be after “To”.");
     }
-    return { sessionId: sessionInput.value.trim(), createdAtStart, createdAtEnd, filters };
+    return {
+      sessionId: sessionInput.value.trim(),
+      application: applicationInput.value.trim(),
+      createdAtStart,
+      createdAtEnd,
+      filters,
+    };
   }
 
   form.addEventListener("submit", (event) => {

@@ -40,14 +40,16 @@ function feedbackSummary(counts) {
   );
 }
 
-/** The lines under a classic session's id: date, messages, agents; metadata and feedback. */
+/** The lines under a classic session's id: date, application, messages, agents; metadata and feedback. */
 function sessionLines(session) {
   const agents = Array.isArray(session.agent_ids) ? session.agent_ids : [];
+  const application = typeof session.application_name === "string" ? session.application_name : null;
   return [
     el(
       "span",
       { class: "result-line" },
       timeEl(session.created_at),
+      application ? el("span", { class: "badge badge-application", title: "Application", text: application }) : null,
       el("span", { text: plural(session.message_count || 0, "message") }),
       agents.length ? el("span", { class: "result-agents", text: agents.join(", ") }) : null,
     ),

@@ -76,6 +76,9 @@ def filter_options(command: F) -> F:
     """Add the listing filters shared by ``list`` and ``export``."""
     options = [
         click.option("--prefix", metavar="TEXT", help="Only sessions whose id starts with TEXT."),
+        click.option(
+            "--application", "application_name", metavar="NAME", help="Only sessions of this application_name."
+        ),
         click.option("--created-after", type=IsoDateTime(), help="Only sessions created at or after this time."),
         click.option("--created-before", type=IsoDateTime(), help="Only sessions created before this time."),
         click.option("--updated-after", type=IsoDateTime(), help="Only sessions last written at or after this time."),
