@@ -102,7 +102,7 @@ def _wheel_metadata(wheel: Path) -> email.message.Message:
         return email.message_from_string(archive.read(name).decode("utf-8"))
 
 
-def test_wheel_holds_the_three_packages_their_files_and_the_license(dist: Path) -> None:
+def test_wheel_holds_the_four_packages_their_files_and_the_license(dist: Path) -> None:
     with zipfile.ZipFile(_only(dist, "*.whl")) as archive:
         names = archive.namelist()
     tops = {name.split("/")[0] for name in names}
@@ -110,6 +110,7 @@ def test_wheel_holds_the_three_packages_their_files_and_the_license(dist: Path) 
         "mongodb_session_manager",
         "session_viewer",
         "playground",
+        "web_common",
         f"mongodb_session_manager-{PYPROJECT['project']['version']}.dist-info",
     }
     for needed in (
@@ -118,6 +119,8 @@ def test_wheel_holds_the_three_packages_their_files_and_the_license(dist: Path) 
         "mongodb_session_manager/cli/__init__.py",
         "session_viewer/frontend/index.html",
         "playground/chat/chat.html",
+        "web_common/middleware.py",
+        "web_common/static/dom.js",
     ):
         assert needed in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
@@ -132,6 +135,7 @@ def test_sdist_holds_the_sources_readme_changelog_and_license_and_no_tests_or_do
         "src",
         "session_viewer",
         "playground",
+        "web_common",
         "README.md",
         "CHANGELOG.md",
         "LICENSE",
@@ -154,7 +158,7 @@ def test_metadata_is_ready_for_an_index(dist: Path) -> None:
     assert "Programming Language :: Python :: 3.11" in classifiers
     assert "Typing :: Typed" in classifiers
     assert not [c for c in classifiers if c.startswith("License ::")]  # the License-Expression says it
-    assert set(metadata.get_all("Provides-Extra")) == {"embedded", "aws", "viewer", "playground", "zstd"}
+    assert set(metadata.get_all("Provides-Extra")) == {"embedded", "aws", "viewer", "playground", "zstd", "encryption"}
     assert metadata["Description-Content-Type"] == "text/markdown"
     assert metadata.get_payload().strip() == (ROOT / "README.md").read_text(encoding="utf-8").strip()
 
@@ -165,7 +169,8 @@ def test_uv_run_installs_only_the_library_and_the_embedded_server() -> None:
     exported = _run([UV, "export", "--no-hashes", "--no-header", "--no-emit-project", "--no-annotate"], cwd=ROOT)
     names = {line.split("==")[0].strip().lower() for line in exported.stdout.splitlines() if "==" in line}
     assert {"strands-agents", "pymongo", "click", "secantusdb"} <= names
-    assert not names & {"pytest", "playwright", "mkdocs", "matplotlib", "moto", "mongomock", "fastapi", "mypy", "ruff"}
+    tooling = {"pytest", "playwright", "mkdocs", "matplotlib", "moto", "mongomock", "fastapi", "mypy", "ruff"}
+    assert not names & {*tooling, "pymongocrypt"}
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from bson import ObjectId
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -30,6 +29,7 @@ from mongodb_session_manager import (
     get_global_factory,
 )
 from mongodb_session_manager.demo_model import DemoModel, describe_model, tool_result_text
+from web_common.values import parse_timestamp, plain_json
 
 from .agent import AGENT_ID, build_agent
 from .config import Settings
@@ -40,6 +40,7 @@ from .models import (
     FeedbackStored,
     History,
     HistoryMessage,
+    Metrics,
     PlaygroundInfo,
     SessionInfo,
     StoredFeedback,
@@ -126,7 +127,8 @@ async def _reply_events(
         if new_conversation:
             metadata["title"] = message[:TITLE_CHARS]
         await run_in_threadpool(session_manager.update_metadata, metadata)
-        yield _sse(done)
+        stored = await run_in_threadpool(_stored_metrics, factory, session_id)
+        yield _sse({"type": "done", "metrics": stored} if stored is not None else done)
     except Exception as error:
         if _caused_by(error, DuplicateMessageError):
             logger.warning("session_id=<%s> | concurrent reply to the same session refused", session_id)
@@ -152,7 +154,8 @@ async def _agent_events(agent: Agent, message: str) -> AsyncIterator[dict[str, A
                     yield {"type": "tool_result", **_tool_output(block["toolResult"]).model_dump()}
         elif "result" in event:
             metrics = event["result"].metrics
-            yield {"type": "done", "metrics": {**metrics.accumulated_usage, **metrics.accumulated_metrics}}
+            totals = {**metrics.accumulated_usage, **metrics.accumulated_metrics}
+            yield {"type": "done", "metrics": Metrics.model_validate(totals).model_dump()}
 
 
 async def _paced(events: AsyncIterator[dict[str, Any]], delay: float) -> AsyncIterator[dict[str, Any]]:
@@ -188,59 +191,44 @@ async def _paced(events: AsyncIterator[dict[str, Any]], delay: float) -> AsyncIt
 
 @router.get("/sessions/{session_id}/history")
 def session_history(session_id: SessionId, factory: Factory) -> History:
-    """The conversation so far, for the widget to show after a reload (empty for a new session)."""
+    """The conversation so far, each answer with its stored metrics, for the widget after a reload.
+
+    Empty for a new session. One read of the agent's messages through the library, whichever layout holds them.
+    """
     try:
-        stored = _repository(factory).list_messages(session_id, AGENT_ID)
+        stored = _repository(factory).list_message_documents(session_id, AGENT_ID)
     except SessionNotFoundError:
         stored = []
-    messages = [_history_message(item.message_id, item.message, item.created_at) for item in stored]
-    return History(session_id=session_id, messages=messages)
+    return History(session_id=session_id, messages=[_history_message(document) for document in stored])
 
 
 @router.get("/sessions/{session_id}")
 def session_info(session_id: SessionId, factory: Factory) -> SessionInfo:
     """Session metadata, the agent's model, message count and latest answer's metrics, and the feedback.
 
-    Messages are read through the library, whichever layout holds them: one aggregate for the session's fields
-    (with the embedded messages counted by MongoDB) and one read of the latest message; an agent in the
-    collection layout adds a count on its messages collection and a read of its layout marker.
+    Read through the library's readers, whichever layout holds the messages: the session, its metadata, its
+    feedback and the agent's config (one find each), the message count and the latest message (one command
+    each, one more each for an agent in the collection layout).
     """
     repository = _repository(factory)
-    agent = f"$agents.{AGENT_ID}"  # the agent id has no characters that need escaping in a field path
-    pipeline: list[dict[str, Any]] = [
-        {"$match": {"_id": session_id}},
-        {
-            "$project": {
-                "_id": 0,
-                "created_at": 1,
-                "updated_at": 1,
-                "metadata": 1,
-                "feedbacks": 1,
-                "model": f"{agent}.agent_data.model",
-                "system_prompt": f"{agent}.agent_data.system_prompt",
-                "agent_counts": MongoDBSessionRepository.agent_message_counts_expression(),
-            }
-        },
-    ]
-    documents = list(repository.collection.aggregate(pipeline))
-    if not documents:
+    session = repository.read_session(session_id)
+    if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
-    document = documents[0]
-    counts = repository.count_messages([session_id], agent_counts={session_id: document.get("agent_counts") or []})
+    config = repository.get_agent_config(session_id, AGENT_ID) or {}
+    feedbacks = [
+        StoredFeedback.model_validate(_feedback_fields(entry)) for entry in repository.get_feedbacks(session_id)
+    ]
     latest = _latest_message(repository, session_id)
-    metrics = (latest or {}).get("event_loop_metrics") or None
     return SessionInfo(
         session_id=session_id,
-        created_at=document.get("created_at"),
-        updated_at=document.get("updated_at"),
-        model=document.get("model"),
-        system_prompt=document.get("system_prompt"),
-        message_count=counts.get(session_id, {}).get(AGENT_ID, 0),
-        metadata=_plain(document.get("metadata") or {}),
-        latest_metrics=(
-            {**metrics.get("accumulated_usage", {}), **metrics.get("accumulated_metrics", {})} if metrics else None
-        ),
-        feedbacks=[StoredFeedback.model_validate(_feedback_fields(entry)) for entry in document.get("feedbacks") or []],
+        created_at=parse_timestamp(session.created_at),
+        updated_at=_last_activity(session.updated_at, latest, feedbacks),
+        model=config.get("model"),
+        system_prompt=config.get("system_prompt"),
+        message_count=repository.count_messages([session_id]).get(session_id, {}).get(AGENT_ID, 0),
+        metadata=plain_json(repository.get_metadata(session_id).get("metadata", {})),
+        latest_metrics=_answer_metrics(latest) if latest is not None else None,
+        feedbacks=feedbacks,
     )
 
 
@@ -276,6 +264,12 @@ def _repository(factory: MongoDBSessionManagerFactory) -> MongoDBSessionReposito
     )
 
 
+def _stored_metrics(factory: MongoDBSessionManagerFactory, session_id: str) -> dict[str, Any] | None:
+    """The metrics stored with the answer just given (its invocation's closing message), as history shows them."""
+    latest = _latest_message(_repository(factory), session_id)
+    return _answer_metrics(latest) if latest is not None else None
+
+
 def _latest_message(repository: MongoDBSessionRepository, session_id: str) -> dict[str, Any] | None:
     """The agent's latest stored message, in either layout; None when it has none (or no agent yet)."""
     try:
@@ -302,10 +296,12 @@ def _tool_output(result: ToolResult) -> ToolOutput:
     return ToolOutput(status=result.get("status"), text=tool_result_text(result))
 
 
-def _history_message(message_id: int, message: Mapping[str, Any], created_at: str | None) -> HistoryMessage:
+def _history_message(document: Mapping[str, Any]) -> HistoryMessage:
+    """A stored message as the chat shows it; the message closing an invocation carries its metrics."""
+    message = document.get("message") or {}
     content = message.get("content", [])
     return HistoryMessage(
-        message_id=message_id,
+        message_id=document["message_id"],
         role=message.get("role", "assistant"),
         text="".join(block["text"] for block in content if "text" in block),
         tool_calls=[
@@ -314,8 +310,32 @@ def _history_message(message_id: int, message: Mapping[str, Any], created_at: st
             if "toolUse" in block
         ],
         tool_results=[_tool_output(block["toolResult"]) for block in content if "toolResult" in block],
-        created_at=created_at,
+        created_at=document.get("created_at"),
+        metrics=_answer_metrics(document),
     )
+
+
+def _answer_metrics(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The latency, time to first byte and tokens stored with a message (None when it closes no invocation)."""
+    stored = document.get("event_loop_metrics")
+    if not isinstance(stored, Mapping):
+        return None
+    usage, timing = stored.get("accumulated_usage"), stored.get("accumulated_metrics")
+    figures = {**(usage if isinstance(usage, Mapping) else {}), **(timing if isinstance(timing, Mapping) else {})}
+    return Metrics.model_validate(figures).model_dump()
+
+
+def _last_activity(
+    session_updated: str, latest: Mapping[str, Any] | None, feedbacks: list[StoredFeedback]
+) -> datetime | None:
+    """When the conversation last changed: the latest message or feedback, else the session's own time."""
+    times = [
+        parse_timestamp(session_updated),
+        parse_timestamp((latest or {}).get("updated_at")),
+        *(feedback.created_at for feedback in feedbacks),
+    ]
+    known = [moment for moment in times if moment is not None]
+    return max(known) if known else None
 
 
 def _feedback_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,18 +343,5 @@ def _feedback_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "rating": rating if rating in ("up", "down") else None,
         "comment": str(entry.get("comment") or ""),
-        "created_at": entry.get("created_at"),
+        "created_at": parse_timestamp(entry.get("created_at")),
     }
-
-
-def _plain(value: Any) -> Any:
-    """Metadata as JSON-friendly values (datetimes stay datetimes for FastAPI; ObjectIds and the like become text)."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if value is None or isinstance(value, str | int | float | bool | datetime):
-        return value
-    if isinstance(value, ObjectId | bytes):
-        return str(value)
-    return str(value)

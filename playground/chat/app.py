@@ -7,33 +7,36 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, status
 from fastapi.responses import FileResponse, RedirectResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strands.models import Model
 
 from mongodb_session_manager import close_global_factory, initialize_global_factory
 from mongodb_session_manager.demo_model import create_model
+from web_common.assets import mount_common
+from web_common.middleware import secure
 
 from . import api
 from .config import Settings
 
-__all__ = ["STATIC_DIR", "create_app"]
+__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "create_app"]
 
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent
-"""``playground/chat/``: the page, script and stylesheet (no build step, no third-party files)."""
+"""``playground/chat/``: the page, its stylesheet and ``js/`` (no build step, no third-party files)."""
 
-STATIC_FILES = {"chat.html": "text/html", "chat-widget.js": "text/javascript", "chat.css": "text/css"}
+STATIC_FILES = {"chat.html": "text/html", "chat.css": "text/css"}
+"""The page and its stylesheet, served at ``/<name>``; no other file of `STATIC_DIR` is served."""
 
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
-        b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-]
+SCRIPTS = frozenset(path.name for path in (STATIC_DIR / "js").glob("*.js"))
+"""The widget's ES modules, served at ``/js/<name>`` (the shared ``el()`` helper at ``/static/common/dom.js``)."""
+
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""Nothing but the app's own script, stylesheet and API."""
 
 
 def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
@@ -43,7 +46,11 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
         settings: Where to store the sessions and how to answer.
         model: The model every request's agent uses; default ``create_model()`` (a real provider when configured,
             else the offline demo model), made at start-up.
+
+    Raises:
+        ProductionConfigurationError: ``ENV=production`` without ``MONGODB_URI`` (a ``ValueError``).
     """
+    settings.check_production()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,26 +86,14 @@ def create_app(settings: Settings, model: Model | None = None) -> FastAPI:
     def static_file(name: str) -> FileResponse:
         if name not in STATIC_FILES:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-        return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"})
+        return FileResponse(STATIC_DIR / name, media_type=STATIC_FILES[name], headers=NO_CACHE)
 
-    app.add_middleware(SecurityHeaders)
-    return app
+    @app.api_route("/js/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    def script(name: str) -> FileResponse:
+        if name not in SCRIPTS:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+        return FileResponse(STATIC_DIR / "js" / name, media_type="text/javascript", headers=NO_CACHE)
 
+    mount_common(app)
 
-class SecurityHeaders:
-    """Add a strict Content-Security-Policy and friends to every response (plain ASGI: streaming stays streaming)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    return secure(app, settings, CONTENT_SECURITY_POLICY)

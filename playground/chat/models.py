@@ -26,8 +26,18 @@ class ToolOutput(BaseModel):
     text: str
 
 
+class Metrics(BaseModel):
+    """What an answer cost, as stored with the message closing its invocation (``event_loop_metrics``)."""
+
+    latencyMs: int | float | None = None
+    timeToFirstByteMs: int | float | None = None
+    inputTokens: int | None = None
+    outputTokens: int | None = None
+    totalTokens: int | None = None
+
+
 class HistoryMessage(BaseModel):
-    """A stored message, reduced to what the chat shows."""
+    """A stored message, reduced to what the chat shows; an answer closing an invocation has its metrics."""
 
     message_id: int
     role: Literal["user", "assistant"]
@@ -35,20 +45,12 @@ class HistoryMessage(BaseModel):
     tool_calls: list[ToolCall] = []
     tool_results: list[ToolOutput] = []
     created_at: str | None = None
+    metrics: Metrics | None = None
 
 
 class History(BaseModel):
     session_id: str
     messages: list[HistoryMessage]
-
-
-class Metrics(BaseModel):
-    """Event-loop metrics of an answer, as stored on the assistant message."""
-
-    latencyMs: int | float | None = None
-    inputTokens: int | None = None
-    outputTokens: int | None = None
-    totalTokens: int | None = None
 
 
 class StoredFeedback(BaseModel):

@@ -11,16 +11,23 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from strands.types.exceptions import StorageError
 
 from mongodb_session_manager import SessionException, StorageUnavailableError
+from web_common.middleware import secure
+from web_common.throttle import PasswordThrottle
 
 from .config import Settings
 from .database import lifespan_for
-from .middleware import RequestSizeLimit, SecurityHeaders
 from .routes import collections, health, metadata, metrics, sessions, snapshots
 from .routes.frontend import mount_frontend
 
-__all__ = ["create_app"]
+__all__ = ["CONTENT_SECURITY_POLICY", "create_app"]
 
 logger = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""Same-origin scripts and styles only: no inline scripts or styles, no CDN."""
 
 
 def create_app(settings: Settings, client_options: Mapping[str, Any] | None = None) -> FastAPI:
@@ -32,9 +39,11 @@ def create_app(settings: Settings, client_options: Mapping[str, Any] | None = No
 
     Raises:
         ValueError: ``settings`` has no backend password: there is no default one.
+        ProductionConfigurationError: ``ENV=production`` without ``MONGODB_URI`` (a ``ValueError`` too).
     """
     if settings.backend_password is None:
         raise ValueError("BACKEND_PASSWORD is not set: call Settings.resolve_password() to generate one")
+    settings.check_production()
     app = FastAPI(
         title="Session Viewer",
         lifespan=lifespan_for(settings, client_options),
@@ -43,6 +52,9 @@ def create_app(settings: Settings, client_options: Mapping[str, Any] | None = No
         openapi_url="/api/v1/openapi.json",
     )
     app.state.settings = settings
+    app.state.password_throttle = PasswordThrottle(
+        settings.password_max_failures, settings.password_failure_window_seconds
+    )
 
     app.include_router(health.router)
     app.include_router(collections.router)
@@ -55,8 +67,6 @@ def create_app(settings: Settings, client_options: Mapping[str, Any] | None = No
     app.add_exception_handler(PyMongoError, _database_error)
     app.add_exception_handler(SessionException, _database_error)  # the library's errors, when reading messages
     app.add_exception_handler(StorageError, _database_error)  # MongoDBStorage's, when reading snapshot sessions
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(SecurityHeaders)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -66,7 +76,7 @@ def create_app(settings: Settings, client_options: Mapping[str, Any] | None = No
             allow_headers=["Authorization", "X-Session-Password"],
             max_age=600,
         )
-    return app
+    return secure(app, settings, CONTENT_SECURITY_POLICY)
 
 
 async def _database_error(request: Request, error: Exception) -> JSONResponse:

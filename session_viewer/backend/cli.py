@@ -5,23 +5,21 @@ stderr and a non-zero exit status; ``--debug`` or ``LOG_LEVEL=DEBUG`` shows the 
 """
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from mongodb_session_manager.startup import (
-    StartupError,
-    debug_requested,
-    describe_uri,
-    listening_socket,
-    reachable_mongodb,
-)
+from web_common.cli import Program, configure_logging
 
 __all__ = ["main"]
 
-logger = logging.getLogger(__name__)
-
-PROGRAM = "session-viewer"
+PROGRAM = Program(
+    name="session-viewer",
+    description="Session Viewer for mongodb-session-manager",
+    extra="viewer",
+    host_setting="BACKEND_HOST",
+    port_setting="BACKEND_PORT",
+    default_port=8882,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,71 +29,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``BACKEND_PASSWORD``) stop the start with one line and exit status 2; an unreachable MongoDB, a missing
     extra or a port in use with one line and exit status 1.
     """
-    parser = argparse.ArgumentParser(prog=PROGRAM, description="Session Viewer for mongodb-session-manager")
-    parser.add_argument("--host", help="interface to listen on (default: BACKEND_HOST, 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default: BACKEND_PORT, 8882)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure (also LOG_LEVEL=DEBUG)")
-    args = parser.parse_args(argv)
-    debug = args.debug or debug_requested()
+    return PROGRAM.run(argv, _start)
 
-    try:
-        import uvicorn
-        from pydantic import ValidationError
 
+def _start(args: argparse.Namespace, debug: bool) -> None:
+    with PROGRAM.needs_extra(debug):
         from .app import create_app
         from .config import Settings
-    except ImportError as error:
-        if debug:
-            raise
-        print(
-            f"{PROGRAM}: the viewer extra is not installed (no module {error.name!r}); run "
-            f'"uv run --extra viewer session-viewer" or pip install "mongodb-session-manager[viewer]"',
-            file=sys.stderr,
-        )
-        return 1
 
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        if debug:
-            raise
-        messages = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
-        print(f"{PROGRAM}: invalid configuration: {messages} (environment or .env)", file=sys.stderr)
-        return 2
+    settings = PROGRAM.load_settings(Settings, debug)
     debug = debug or settings.log_level == "DEBUG"
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
+    configure_logging(settings.log_level)
     host = args.host or settings.backend_host
+    settings = settings.model_copy(update={"backend_host": host})  # the Host allow-list names it
     port = args.port if args.port is not None else settings.backend_port
-    sock = None
-    try:
-        sock = listening_socket(host, port, hint="choose another with --port or BACKEND_PORT")
-        uri = reachable_mongodb(settings.mongodb_uri, settings.server_selection_timeout_ms)
-    except StartupError as error:
-        if sock is not None:
-            sock.close()
-        if debug:
-            raise
-        print(f"{PROGRAM}: {error}", file=sys.stderr)
-        return 1
+    sock, uri = PROGRAM.listen_and_reach_mongodb(
+        host, port, settings.mongodb_uri, settings.server_selection_timeout_ms, debug
+    )
 
     settings, generated = settings.resolve_password()
     if generated is not None:
-        print(f"{PROGRAM}: no BACKEND_PASSWORD configured; generated one for this run: {generated}", file=sys.stderr)
-    if settings.mongodb_uri:
-        print(f"{PROGRAM}: using MongoDB at {describe_uri(uri)}", file=sys.stderr)
-    else:
-        print(
-            f"{PROGRAM}: no MONGODB_URI set; using the embedded development MongoDB server at {uri} "
-            "(details: mongodb-session-manager embedded status)",
-            file=sys.stderr,
-        )
-        settings = settings.model_copy(update={"mongodb_uri": uri})
-    print(f"{PROGRAM}: collection {settings.database_name}.{settings.collection_name}", file=sys.stderr)
-    print(f"{PROGRAM}: open http://{host}:{sock.getsockname()[1]}/", file=sys.stderr)
-    config = uvicorn.Config(create_app(settings), log_level=settings.log_level.lower())
-    uvicorn.Server(config).run(sockets=[sock])
-    return 0
+        PROGRAM.say(f"no BACKEND_PASSWORD configured; generated one for this run: {generated}")
+    settings = PROGRAM.use_mongodb(settings, uri)
+    PROGRAM.say(f"collection {settings.database_name}.{settings.collection_name}")
+    PROGRAM.say(f"open http://{host}:{sock.getsockname()[1]}/")
+    PROGRAM.serve(create_app(settings), sock, settings.log_level.lower())
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 import secrets
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from mongodb_session_manager.documents import DEFAULT_COLLECTION, DEFAULT_DATABASE
 from mongodb_session_manager.startup import SERVER_SELECTION_TIMEOUT_MS
+from web_common.settings import WebSettings
 
 MIN_PASSWORD_LENGTH = 16
 """Shortest ``BACKEND_PASSWORD`` accepted."""
@@ -19,8 +20,11 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-class Settings(BaseSettings):
-    """Configuration of the Session Viewer backend (every variable is documented in ``.env.example``)."""
+class Settings(WebSettings):
+    """Configuration of the Session Viewer backend (every variable is documented in ``.env.example``).
+
+    ``ALLOWED_HOSTS``, ``MAX_REQUEST_BYTES`` and ``ENV`` are the shared ones of `web_common.settings.WebSettings`.
+    """
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -46,7 +50,12 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     enum_fields_str: str = Field(default="", description="Comma-separated metadata fields offered as value lists.")
     enum_max_values: int = Field(default=50, ge=1, le=1000)
-    max_request_bytes: int = Field(default=16384, ge=256)
+    password_max_failures: int = Field(
+        default=5, ge=1, description="Wrong passwords per client (and per session) before 429 for a while."
+    )
+    password_failure_window_seconds: int = Field(
+        default=60, ge=1, description="How long a wrong password counts towards PASSWORD_MAX_FAILURES, in seconds."
+    )
     server_selection_timeout_ms: int = Field(default=SERVER_SELECTION_TIMEOUT_MS, ge=100)
     log_level: str = "INFO"
 
@@ -87,6 +96,11 @@ class Settings(BaseSettings):
         if self.default_page_size > self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
         return self
+
+    @property
+    def bound_host(self) -> str:
+        """``BACKEND_HOST``: with the loopback names, the ``Host`` allowed without ``ALLOWED_HOSTS``."""
+        return self.backend_host
 
     @property
     def allowed_origins(self) -> list[str]:

@@ -62,9 +62,12 @@ class SessionSummary(BaseModel):
 
 
 class SearchPage(BaseModel):
-    """One page of search results, newest first."""
+    """One page of search results, newest first (in session-id order for a session-id prefix)."""
 
-    total: int
+    total: int = Field(description="Matching sessions, counted up to 1,000 (see total_capped)")
+    total_capped: bool = Field(
+        default=False, description="More than `total` sessions match: the count stopped at its cap (show 1,000+)"
+    )
     limit: int
     offset: int
     sessions: list[SessionSummary]

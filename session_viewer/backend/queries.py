@@ -15,20 +15,31 @@ from typing import Any
 from mongodb_session_manager import MongoDBSessionRepository
 
 __all__ = [
+    "COUNT_CAP",
+    "ID_INDEX",
     "METADATA_PREFIX",
+    "SESSION_ID_MODES",
     "SearchParameterError",
     "check_filterable",
     "created_at_range",
     "detail_pipeline",
     "enum_values_pipeline",
     "indexed_metadata_fields",
+    "is_prefix_search",
     "parse_application",
     "parse_filters",
     "search_match",
     "search_pipeline",
+    "session_id_prefix_range",
 ]
 
 METADATA_PREFIX = "metadata."
+SESSION_ID_MODES = ("prefix", "contains")
+"""How ``session_id`` matches: an anchored prefix on the ``_id`` index (default), or anywhere (a scan)."""
+COUNT_CAP = 1000
+"""A search counts its matches up to this many; past it the total is reported as capped ("1,000+")."""
+ID_INDEX = "_id_"
+"""The ``_id`` index every collection has: a session-id prefix search is hinted to it."""
 MAX_APPLICATION_LENGTH = 128
 """The longest ``application_name`` the library stores; a longer ``application`` parameter is refused."""
 
@@ -106,26 +117,24 @@ def created_at_range(start: str | None, end: str | None) -> dict[str, datetime]:
     """Build the ``created_at`` condition from ISO 8601 bounds (both inclusive).
 
     A bound without a time zone is UTC; a date without a time means the whole day
-    (``end=2024-05-01`` includes all of May 1st).
+    (``end=2024-05-01`` includes all of May 1st). A bound beyond the years 1 to 9999 once in UTC
+    (``end=9999-12-31`` ends in the year 10000) is cut to the first or last moment a datetime holds.
 
     Raises:
         SearchParameterError: A bound is not ISO 8601.
     """
     condition: dict[str, datetime] = {}
     if start:
-        moment, _ = _parse_bound("created_at_start", start)
-        condition["$gte"] = moment
+        operator, moment = _start_condition(_parse_bound("created_at_start", start)[0])
+        condition[operator] = moment
     if end:
-        moment, date_only = _parse_bound("created_at_end", end)
-        if date_only:
-            condition["$lt"] = moment + timedelta(days=1)
-        else:
-            condition["$lte"] = moment
+        operator, moment = _end_condition(*_parse_bound("created_at_end", end))
+        condition[operator] = moment
     return condition
 
 
 def _parse_bound(name: str, raw: str) -> tuple[datetime, bool]:
-    """Parse one bound; returns the moment in UTC and whether only a date was given."""
+    """Parse one bound; returns the moment (UTC when no zone is given) and whether only a date was given."""
     raw = raw.strip()
     try:
         if len(raw) == 10:
@@ -136,7 +145,27 @@ def _parse_bound(name: str, raw: str) -> tuple[datetime, bool]:
         raise SearchParameterError(f"{name} must be an ISO 8601 date or date-time") from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC), False
+    return moment, False
+
+
+_FIRST_MOMENT = datetime.min.replace(tzinfo=UTC)
+_LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
+
+
+def _start_condition(moment: datetime) -> tuple[str, datetime]:
+    """``$gte`` the moment in UTC; before the year 1 from the first moment, after 9999 matching nothing."""
+    try:
+        return "$gte", moment.astimezone(UTC)
+    except OverflowError:
+        return ("$gte", _FIRST_MOMENT) if moment.year == 1 else ("$gt", _LAST_MOMENT)
+
+
+def _end_condition(moment: datetime, date_only: bool) -> tuple[str, datetime]:
+    """``$lte`` the moment in UTC (before the next day for a date); after 9999 up to the last moment."""
+    try:
+        return ("$lt", moment + timedelta(days=1)) if date_only else ("$lte", moment.astimezone(UTC))
+    except OverflowError:
+        return ("$lte", _LAST_MOMENT) if moment.year == 9999 else ("$lt", _FIRST_MOMENT)
 
 
 # ----------------------------------------------------------------------------- search
@@ -147,16 +176,21 @@ def search_match(
     created_at: Mapping[str, datetime],
     filters: Mapping[str, Scalar],
     application: str | None = None,
+    session_id_mode: str = "prefix",
 ) -> dict[str, Any]:
     """Build the ``$match`` condition of a search: all given criteria must hold (AND).
 
-    ``session_id`` is a literal partial match (regex-escaped, case-insensitive) on ``_id``, which
-    equals the session id and carries the default index. ``application`` is equality on
-    ``application_name`` (the library's ``application_name_1_created_at_1`` index serves it).
+    ``session_id`` matches ``_id``, which equals the session id and carries the default index: in
+    ``"prefix"`` mode an ``_id`` range (case-sensitive, index bounds), in ``"contains"`` mode a literal
+    partial match anywhere (regex-escaped, case-insensitive: it reads every id). ``application`` is equality
+    on ``application_name`` (the library's ``application_name_1_created_at_1`` index serves it).
+
+    Raises:
+        SearchParameterError: ``session_id_mode`` is not one of `SESSION_ID_MODES`.
     """
     match: dict[str, Any] = {}
     if session_id:
-        match["_id"] = {"$regex": re.escape(session_id), "$options": "i"}
+        match["_id"] = _session_id_condition(session_id, session_id_mode)
     if application:
         match["application_name"] = {"$eq": application}
     if created_at:
@@ -166,19 +200,57 @@ def search_match(
     return match
 
 
-def search_pipeline(match: Mapping[str, Any], offset: int, limit: int) -> list[dict[str, Any]]:
-    """Build the aggregation returning one page of session summaries, newest first.
+def _session_id_condition(session_id: str, mode: str) -> dict[str, Any]:
+    """The ``_id`` condition of a session-id search in ``mode``."""
+    if mode == "contains":
+        return {"$regex": re.escape(session_id), "$options": "i"}
+    if mode != "prefix":
+        raise SearchParameterError(f"session_id_mode must be one of {', '.join(SESSION_ID_MODES)}")
+    return session_id_prefix_range(session_id)
 
-    The page is cut before anything is computed; per session only the id, dates, metadata, agent ids,
-    feedback counts and, in ``agent_counts``, the library's per-agent message counts (``$size`` of the
-    embedded messages, and which agents keep theirs in ``<collection>.messages``) leave the server; pass
-    them to ``MongoDBSessionRepository.count_messages``.
+
+def session_id_prefix_range(prefix: str) -> dict[str, str]:
+    """The ``_id`` range of the ids starting with ``prefix``, in MongoDB's binary string order.
+
+    The upper bound is the prefix with its last character incremented (surrogates skipped; a last
+    character that cannot grow is dropped first), so the range is exactly the ids the prefix starts.
+    """
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code == 0xD800:  # no stored string holds a lone surrogate
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return {"$gte": prefix, "$lt": "".join(chars[:-1]) + chr(code)}
+        chars.pop()
+    return {"$gte": prefix}
+
+
+def is_prefix_search(session_id: str | None, session_id_mode: str) -> bool:
+    """Whether a search walks the ``_id`` index: a session-id prefix is given.
+
+    Such a search is hinted to the ``_id_`` index and listed in session-id order, so that a page reads
+    only its own index entries (plus the offset) instead of sorting every match of the prefix.
+    """
+    return bool(session_id) and session_id_mode == "prefix"
+
+
+def search_pipeline(
+    match: Mapping[str, Any], offset: int, limit: int, by_session_id: bool = False
+) -> list[dict[str, Any]]:
+    """Build the aggregation returning one page of session summaries, newest first (or by id).
+
+    ``by_session_id`` (a prefix search, see `is_prefix_search`) orders the page by session id, the
+    ``_id`` index's own order. The page is cut before anything is computed; per session only the id,
+    dates, metadata, agent ids, feedback counts and, in ``agent_counts``, the library's per-agent message
+    counts (``$size`` of the embedded messages, and which agents keep theirs in ``<collection>.messages``)
+    leave the server; pass them to ``MongoDBSessionRepository.count_messages``.
     """
     agents = {"$objectToArray": {"$ifNull": ["$agents", {}]}}
     feedbacks = {"$cond": [{"$isArray": "$feedbacks"}, "$feedbacks", []]}
     return [
         {"$match": dict(match)},
-        {"$sort": {"created_at": -1, "_id": -1}},
+        {"$sort": {"_id": 1} if by_session_id else {"created_at": -1, "_id": -1}},
         {"$skip": offset},
         {"$limit": limit},
         {

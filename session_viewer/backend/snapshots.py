@@ -23,9 +23,9 @@ from strands.types.exceptions import StorageError
 from strands.types.session import decode_bytes_values
 
 from mongodb_session_manager import MongoDBStorage
+from web_common.values import iso_utc, parse_timestamp, plain_json
 
 from .timeline import convert_block
-from .values import iso_utc, parse_timestamp, plain_json
 
 __all__ = ["SnapshotSessions", "SnapshotSummary"]
 

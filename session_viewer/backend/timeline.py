@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mongodb_session_manager.documents import unescape_key
+from web_common.values import byte_size, iso_utc, json_safe, parse_timestamp, plain_json
 
 from .markdown import markdown_ast
-from .values import byte_size, iso_utc, json_safe, parse_timestamp, plain_json
 
 __all__ = ["convert_block", "feedback_counts", "session_detail"]
 

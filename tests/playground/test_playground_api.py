@@ -2,25 +2,31 @@
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from bson import ObjectId
 from fastapi.testclient import TestClient
 from pymongo import MongoClient
 
 from mongodb_session_manager import MongoDBSessionRepository, get_global_factory
 from mongodb_session_manager.demo_model import DemoModel
+from mongodb_session_manager.startup import describe_uri
 from mongodb_session_manager.testing import ScriptedModel
 from playground.chat import Settings, create_app
 from playground.chat.api import _paced
 from playground.chat.app import STATIC_DIR
-from playground.chat.server import describe_uri, main
+from playground.chat.server import main
+from web_common.assets import COMMON_STATIC_DIR
 
 COLLECTION = "chat_sessions"
+LOCAL = "http://localhost"  # an allowed Host: the default allow-list refuses TestClient's "testserver"
 
 
 @pytest.fixture
@@ -32,7 +38,7 @@ def settings(mongo_uri: str, database_name: str) -> Settings:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, model=DemoModel())) as test_client:
+    with TestClient(create_app(settings, model=DemoModel()), base_url=LOCAL) as test_client:
         yield test_client
 
 
@@ -119,11 +125,12 @@ def test_session_info_shows_metadata_model_metrics_and_feedback(api):
     assert info["created_at"] and info["updated_at"] and info["feedbacks"][0]["created_at"]
 
 
-@pytest.mark.parametrize("layout", ["collection", "promoted"])
+@pytest.mark.parametrize("layout", ["embedded", "collection", "promoted"])
 def test_history_and_info_read_the_messages_in_either_layout(settings, sessions, layout):
+    """PLAYGROUND_MESSAGE_STORAGE=embedded or collection, or an agent promoted by an operator meanwhile."""
     if layout == "collection":
         settings = settings.model_copy(update={"message_storage": "collection"})
-    with TestClient(create_app(settings, model=DemoModel())) as api:
+    with TestClient(create_app(settings, model=DemoModel()), base_url=LOCAL) as api:
         chat(api, "chat-1", "Hi! My name is Alice.")
         if layout == "promoted":  # what an operator's `mongodb-session-manager migrate --to collection` does
             repository = MongoDBSessionRepository(
@@ -135,15 +142,63 @@ def test_history_and_info_read_the_messages_in_either_layout(settings, sessions,
         info = api.get("/api/sessions/chat-1").json()
 
     stored = sessions.find_one({"_id": "chat-1"})["agents"]["assistant"]
-    assert stored["message_storage"] == "collection" and "messages" not in stored
-    assert sessions.database[f"{COLLECTION}.messages"].count_documents({"session_id": "chat-1"}) == 6
+    in_collection = sessions.database[f"{COLLECTION}.messages"].count_documents({"session_id": "chat-1"})
+    if layout == "embedded":
+        assert len(stored["messages"]) == 6 and in_collection == 0
+    else:
+        assert stored["message_storage"] == "collection" and "messages" not in stored and in_collection == 6
     assert [(m["message_id"], m["role"]) for m in history["messages"]] == [
         (index, "user" if index % 2 == 0 else "assistant") for index in range(6)
     ]
     assert history["messages"][5]["text"] == "[demo model] The result is 42."
     assert info["message_count"] == 6
-    assert info["latest_metrics"] == done["metrics"]
+    assert info["latest_metrics"] == done["metrics"] == history["messages"][5]["metrics"]
     assert info["metadata"]["title"] == "Hi! My name is Alice."
+    assert info["model"] == "demo-model" and info["system_prompt"].startswith("You are a friendly assistant")
+
+
+def test_history_gives_each_answer_the_metrics_stored_with_it(api, sessions):
+    first = chat(api, "chat-1", "Hi! My name is Alice.")[-1]["metrics"]
+    second = chat(api, "chat-1", "What is 6 * 7?")[-1]["metrics"]
+
+    history = api.get("/api/sessions/chat-1/history").json()["messages"]
+
+    # only the message closing each invocation carries metrics: not the user's, not the tool call
+    assert [m["metrics"] is not None for m in history] == [False, True, False, False, False, True]
+    assert (history[1]["metrics"], history[5]["metrics"]) == (first, second)
+    stored = sessions.find_one({"_id": "chat-1"})["agents"]["assistant"]["messages"][5]["event_loop_metrics"]
+    assert second == {
+        "latencyMs": stored["accumulated_metrics"]["latencyMs"],
+        "timeToFirstByteMs": stored["accumulated_metrics"].get("timeToFirstByteMs"),
+        "inputTokens": stored["accumulated_usage"]["inputTokens"],
+        "outputTokens": stored["accumulated_usage"]["outputTokens"],
+        "totalTokens": stored["accumulated_usage"]["totalTokens"],
+    }
+    assert second["latencyMs"] > 0 and second["totalTokens"] > 0
+
+
+def test_session_info_shows_stored_values_as_json_like_the_viewer(api, sessions):
+    chat(api, "chat-1", "Hello")
+    repository = MongoDBSessionRepository(
+        client=sessions.database.client, database_name=sessions.database.name, collection_name=COLLECTION
+    )
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    repository.update_metadata(
+        "chat-1", {"photo": b"\x89PNG", "seen": when, "ref": ObjectId("0123456789abcdef01234567"), "query": {"$gt": 1}}
+    )
+
+    metadata = api.get("/api/sessions/chat-1").json()["metadata"]
+
+    assert metadata["photo"] == {"binary_size_bytes": 4}  # a size, never the bytes
+    assert metadata["seen"] == "2025-01-02T03:04:05.000000+00:00"
+    assert metadata["ref"] == "0123456789abcdef01234567"
+    assert metadata["query"] == {"$gt": 1}  # read through the library: as it was written
+    assert metadata["last_message_at"].endswith("+00:00")
+
+
+def test_the_playground_reads_sessions_only_through_the_library():
+    source = (STATIC_DIR / "api.py").read_text()
+    assert not [term for term in ("repository.collection", "$agents", "agents.", ".aggregate(") if term in source]
 
 
 def test_title_is_the_first_message_and_stays(api):
@@ -201,7 +256,8 @@ def test_invalid_session_id_in_the_path_is_refused(api):
 
 def test_too_long_and_empty_messages_are_refused(mongo_uri, database_name, sessions):
     settings = Settings(mongodb_uri=mongo_uri, database_name=database_name, collection_name=COLLECTION)
-    with TestClient(create_app(settings.model_copy(update={"max_message_chars": 10}), model=DemoModel())) as api:
+    app = create_app(settings.model_copy(update={"max_message_chars": 10}), model=DemoModel())
+    with TestClient(app, base_url=LOCAL) as api:
         for message in ["x" * 11, ""]:
             response = api.post("/api/chat/stream", json={"session_id": "chat-1", "message": message})
             assert response.status_code == 422
@@ -209,7 +265,7 @@ def test_too_long_and_empty_messages_are_refused(mongo_uri, database_name, sessi
 
 
 def test_a_failing_model_ends_the_stream_with_an_error_event(settings, caplog):
-    with TestClient(create_app(settings, model=ScriptedModel([]))) as api:
+    with TestClient(create_app(settings, model=ScriptedModel([])), base_url=LOCAL) as api:
         events = chat(api, "chat-1", "Hello")
     assert events == [{"type": "error", "message": "The assistant could not answer; see the server log."}]
     assert "reply failed" in caplog.text
@@ -222,7 +278,7 @@ def test_info_labels_the_offline_demo_model(api):
 
 
 def test_global_factory_lives_as_long_as_the_app(settings):
-    with TestClient(create_app(settings, model=DemoModel())):
+    with TestClient(create_app(settings, model=DemoModel()), base_url=LOCAL):
         factory = get_global_factory()
         assert factory.database_name == settings.database_name
         assert factory.get_connection_stats()["status"] == "connected"
@@ -230,11 +286,13 @@ def test_global_factory_lives_as_long_as_the_app(settings):
         get_global_factory()
 
 
-def test_page_script_and_stylesheet_are_served_with_a_strict_policy(api):
-    files = [("chat.html", "text/html"), ("chat-widget.js", "text/javascript"), ("chat.css", "text/css")]
-    for name, media_type in files:
-        response = api.get(f"/{name}")
-        assert response.status_code == 200
+def test_page_scripts_and_stylesheet_are_served_with_a_strict_policy(api):
+    scripts = [f"/js/{path.name}" for path in sorted((STATIC_DIR / "js").glob("*.js"))]
+    assert "/js/app.js" in scripts and len(scripts) > 5
+    files = [("/chat.html", "text/html"), ("/chat.css", "text/css"), ("/static/common/dom.js", "text/javascript")]
+    for name, media_type in files + [(script, "text/javascript") for script in scripts]:
+        response = api.get(name)
+        assert response.status_code == 200, name
         assert response.headers["content-type"].startswith(media_type)
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-content-type-options"] == "nosniff"
@@ -242,16 +300,54 @@ def test_page_script_and_stylesheet_are_served_with_a_strict_policy(api):
     assert api.get("/", follow_redirects=False).headers["location"] == "/chat.html"
 
 
-@pytest.mark.parametrize("path", ["/app.py", "/server.py", "/Makefile", "/api.py", "/../pyproject.toml"])
+def test_every_module_the_page_loads_is_served(api):
+    """The page loads js/app.js; each module's imports (its own and the shared /static/common/dom.js) resolve."""
+    assert '<script type="module" src="/js/app.js"></script>' in api.get("/chat.html").text
+    seen, pending = set(), ["/js/app.js"]
+    while pending:
+        url = pending.pop()
+        response = api.get(url)
+        assert response.status_code == 200, url
+        seen.add(url)
+        for specifier in re.findall(r'^(?:import|export) .* from "([^"]+)";$', response.text, re.MULTILINE):
+            target = (
+                specifier if specifier.startswith("/") else url.rsplit("/", 1)[0] + "/" + specifier.removeprefix("./")
+            )
+            if target not in seen:
+                pending.append(target)
+    assert "/static/common/dom.js" in seen
+    assert {f"/js/{path.name}" for path in (STATIC_DIR / "js").glob("*.js")} <= seen, "no module is left unused"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/app.py",
+        "/server.py",
+        "/Makefile",
+        "/api.py",
+        "/../pyproject.toml",
+        "/chat-widget.js",
+        "/js",
+        "/js/",
+        "/js/missing.js",
+        "/js/%2E%2E%2Fapi.py",
+        "/static/common",
+        "/static/common/",
+        "/static/common/values.py",
+        "/static/common/%2E%2E%2Fvalues.py",
+    ],
+)
 def test_source_files_are_not_served(api, path):
     assert api.get(path).status_code == 404
 
 
 def test_frontend_never_parses_text_as_html():
     sinks = ["inner" + "HTML", "outer" + "HTML", "insertAdjacent" + "HTML", "document.write", "eval("]
-    for name in ["chat-widget.js", "chat.html"]:
-        source = (STATIC_DIR / name).read_text()
-        assert not [sink for sink in sinks if sink in source], name
+    files = [STATIC_DIR / "chat.html", *sorted((STATIC_DIR / "js").glob("*.js")), COMMON_STATIC_DIR / "dom.js"]
+    for path in files:
+        source = path.read_text()
+        assert not [sink for sink in sinks if sink in source], path.name
     assert "http" not in (STATIC_DIR / "chat.html").read_text().replace("http-equiv", ""), "no third-party files"
 
 
@@ -335,7 +431,7 @@ async def serving(app) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan running, and a client calling it in this event loop."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://playground") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as client:
             yield client
 
 

@@ -196,3 +196,61 @@ def test_phone_sized_screen_shows_the_panel_full_width(browser, playground, tmp_
         page.screenshot(path=tmp_path / "chat-phone.png")
     finally:
         context.close()
+
+
+def assistant_metrics(page: Page) -> list[str]:
+    """The metrics line under each answer, in order."""
+    return page.locator(".msg-assistant .msg-meta").all_text_contents()
+
+
+def test_reload_keeps_each_answers_metrics(page, playground, tmp_path):
+    open_chat(page, playground)
+    send(page, "Hi! My name is Alice.")
+    wait_for_answer(page, GREETING)
+    send(page, "What is 12 * (3 + 4)?")
+    wait_for_answer(page, RESULT)
+    expect(page.locator(".msg-assistant .msg-meta")).to_have_count(2)
+    live = assistant_metrics(page)
+    assert all("ms model latency" in line and line.endswith(" tokens") for line in live), live
+
+    page.reload()
+    expect(page.locator(".chat-widget")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".msg-assistant .bubble")).to_have_text([GREETING, RESULT])
+    # the same figures as while streaming: both come from the metrics stored with each answer
+    assert assistant_metrics(page) == live
+    expect(page.locator(".msg-assistant").nth(1).locator(".msg-meta")).to_have_text(live[1])
+    page.screenshot(path=tmp_path / "chat-reloaded-metrics.png")
+
+
+def test_phone_width_nothing_overflows_the_screen(browser, playground, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        open_chat(page, playground)
+        long_word = "metadata_" * 12  # no break opportunity: it must wrap anywhere, not push the layout
+        send(page, f"My name is {long_word}")
+        expect(page.locator(".chat-widget")).to_have_attribute("data-busy", "false")
+        send(page, "What is 123456789 * 987654321?")
+        wait_for_answer(page, "[demo model] The result is 121932631112635269.")
+        page.get_by_role("button", name="Session", exact=True).click()
+        info = page.get_by_role("region", name="Session information")
+        expect(info.locator(".metrics")).to_contain_text("tokens")
+        expect(info.locator(".metadata")).to_contain_text(long_word[:40])
+
+        for scroller in (".chat-messages", ".chat-info"):
+            page.locator(scroller).evaluate("node => { node.scrollTop = node.scrollHeight; }")
+            page.screenshot(path=tmp_path / f"chat-phone-{scroller.strip('.')}.png")
+        overflowing = page.evaluate(
+            """() => [...document.querySelectorAll('.chat-panel *')]
+                .filter(node => node.getClientRects().length)
+                .filter(node => node.getBoundingClientRect().right > window.innerWidth + 0.5
+                             || node.getBoundingClientRect().left < -0.5)
+                .map(node => `${node.tagName.toLowerCase()}.${node.className.baseVal ?? node.className}`)"""
+        )
+        assert overflowing == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for scroller in (".chat-messages", ".chat-info"):
+            sizes = page.locator(scroller).evaluate("node => [node.scrollWidth, node.clientWidth]")
+            assert sizes[0] <= sizes[1], (scroller, sizes)
+    finally:
+        context.close()

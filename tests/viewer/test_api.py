@@ -18,6 +18,7 @@ from strands import Agent, tool
 from mongodb_session_manager import MongoDBSessionManager
 from mongodb_session_manager.testing import ScriptedModel
 from session_viewer.backend import Settings, create_app
+from web_common.throttle import PasswordThrottle
 
 COLLECTION = "sessions"
 BACKEND_PASSWORD = "correct-horse-battery-staple"
@@ -26,6 +27,7 @@ XSS_TEXT = "<img src=x onerror=alert(1)>"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
 INDEXED_FIELDS = ["status", "priority", "vip"]
 AUTH = {"Authorization": f"Bearer {BACKEND_PASSWORD}"}
+LOCAL = "http://localhost"  # an allowed Host: the default allow-list refuses TestClient's "testserver"
 
 
 @tool
@@ -125,7 +127,7 @@ def app_client(mongo_uri: str, database_name: str) -> Callable[..., Any]:
     @contextmanager
     def start(client_options: dict[str, Any] | None = None, **overrides: Any) -> Iterator[TestClient]:
         app = create_app(make_settings(mongo_uri, database_name, **overrides), client_options=client_options)
-        with TestClient(app) as client:
+        with TestClient(app, base_url=LOCAL) as client:
             yield client
 
     return start
@@ -198,11 +200,23 @@ def test_search_filters_metadata_with_and_logic(api: TestClient) -> None:
     assert search(api, filters='{"status": "closed"}').json()["total"] == 1
 
 
-def test_search_session_id_is_a_literal_partial_match(api: TestClient) -> None:
-    assert ids(search(api, session_id=".*")) == ["weird.*id"]
-    assert ids(search(api, session_id="PORT-")) == ["support-2", "support-1"]
+def test_search_session_id_is_a_literal_prefix_in_id_order(api: TestClient) -> None:
+    assert ids(search(api, session_id="support-")) == ["support-1", "support-2"]  # session-id order
+    assert ids(search(api, session_id="weird.*")) == ["weird.*id"]  # literal: no regex
+    assert ids(search(api, session_id="weird")) == ["weird.*id", "weirdXYid"]
+    assert ids(search(api, session_id="port-")) == []  # anchored
+    assert ids(search(api, session_id="SUPPORT")) == []  # an index range is case-sensitive
     assert ids(search(api, session_id="(")) == []
-    assert search(api, session_id=".*").json()["total"] == 1
+    assert search(api, session_id="weird.*").json()["total"] == 1
+
+
+def test_search_session_id_contains_mode_is_a_literal_case_insensitive_partial_match(api: TestClient) -> None:
+    assert ids(search(api, session_id=".*", session_id_mode="contains")) == ["weird.*id"]
+    newest_first = ["support-2", "support-1"]
+    assert ids(search(api, session_id="PORT-", session_id_mode="contains")) == newest_first
+    assert ids(search(api, session_id="(", session_id_mode="contains")) == []
+    assert search(api, session_id=".*", session_id_mode="contains").json()["total"] == 1
+    assert search(api, session_id="x", session_id_mode="regex").status_code == 422
 
 
 def test_search_filters_by_application_and_shows_it(
@@ -221,7 +235,8 @@ def test_search_filters_by_application_and_shows_it(
     assert [s["session_id"] for s in page["sessions"]] == ["billing-2", "billing-1"]
     assert page["total"] == 2
     assert {s["application_name"] for s in page["sessions"]} == {"billing"}
-    assert ids(search(api, application="billing", session_id="-1")) == ["billing-1"]
+    assert ids(search(api, application="billing", session_id="bill")) == ["billing-1", "billing-2"]
+    assert ids(search(api, application="billing", session_id="-1", session_id_mode="contains")) == ["billing-1"]
     assert ids(search(api, application="nobody")) == []
     everything = {s["session_id"]: s["application_name"] for s in search(api, application="").json()["sessions"]}
     assert everything["chat-1"] == "chat" and everything["support-1"] is None  # written without one
@@ -248,6 +263,24 @@ def test_search_refuses_bad_dates(api: TestClient) -> None:
         response = search(api, **params)
         assert response.status_code == 400
         assert "ISO 8601" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("params", "found"),
+    [
+        ({"created_at_end": "9999-12-31"}, 4),  # the whole last day: its end is past what a datetime holds
+        ({"created_at_end": "9999-12-31T23:59:59.999999-05:00"}, 4),  # year 10000 in UTC
+        ({"created_at_start": "0001-01-01T00:00:00+01:00"}, 4),  # year 0 in UTC
+        ({"created_at_start": "0001-01-01", "created_at_end": "9999-12-31"}, 4),
+        ({"created_at_start": "9999-12-31T23:30:00-01:00"}, 0),  # after every stored date
+        ({"created_at_end": "0001-01-01T00:30:00+01:00"}, 0),  # before every stored date
+        ({"created_at_start": "9999-12-31", "created_at_end": "9999-12-31"}, 0),
+    ],
+)
+def test_search_answers_the_extreme_dates_it_accepts(api: TestClient, params: dict[str, str], found: int) -> None:
+    response = search(api, **params)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["sessions"]) == found
 
 
 def test_search_pages_with_limit_and_offset(api: TestClient) -> None:
@@ -554,7 +587,7 @@ def test_the_list_counts_messages_in_every_layout_with_one_more_command(
     assert sessions["layouts"]["message_count"] == 12
     assert sessions["layouts"]["agent_ids"] == list(LAYOUT_SETTINGS)
     assert sessions["support-1"]["message_count"] == 10
-    assert [s["message_count"] for s in embedded_only] == [2, 10]
+    assert [s["message_count"] for s in embedded_only] == [10, 2]  # support-1, support-2: session-id order
 
 
 def test_stored_values_that_look_encoded_are_shown_as_written(
@@ -742,6 +775,7 @@ def test_a_session_password_opens_only_its_own_session(api: TestClient, seeded: 
 def test_a_session_password_must_match_exactly(api: TestClient, seeded: dict) -> None:
     password = seeded["support-2"]
     detail = "/api/v1/sessions/support-2"
+    api.app.state.password_throttle = PasswordThrottle(max_failures=10)  # more wrong attempts than the default
     assert api.get(detail, headers={"X-Session-Password": password}).status_code == 200
     for attempt in (
         seeded["support-1"],  # another session's password
@@ -806,7 +840,7 @@ def test_without_a_backend_password_there_is_no_default(monkeypatch: pytest.Monk
 
 def test_a_generated_password_opens_the_api(mongo_uri: str, database_name: str, seeded: dict) -> None:
     settings, generated = make_settings(mongo_uri, database_name, backend_password=None).resolve_password()
-    with TestClient(create_app(settings)) as api:
+    with TestClient(create_app(settings), base_url=LOCAL) as api:
         assert search(api, headers={"Authorization": f"Bearer {generated}"}).status_code == 200
         assert search(api).status_code == 401
 
@@ -832,11 +866,12 @@ def test_cli_prints_a_generated_password_once(
 ) -> None:
     import uvicorn
 
+    import web_common.cli
     from session_viewer.backend import cli
 
     served: list[Any] = []
     monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets: served.append((server.config.app, sockets)))
-    monkeypatch.setattr(cli, "reachable_mongodb", lambda uri, timeout_ms: uri)  # fake credentials: no ping
+    monkeypatch.setattr(web_common.cli, "reachable_mongodb", lambda uri, timeout_ms: uri)  # fake credentials: no ping
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BACKEND_PASSWORD", raising=False)
     monkeypatch.setenv("MONGODB_URI", mongo_uri.replace("mongodb://", "mongodb://user:pw@"))
@@ -970,6 +1005,6 @@ def test_paging_10000_sessions_costs_two_commands_and_ships_no_messages(
         command_log.clear()
         gold = search(api, limit=100, offset=4_900, filters='{"tier": "gold"}', session_id="bulk-0").json()
         assert len(command_log.commands) <= 2, command_log.commands
-        assert gold["total"] == 5_000
-        assert [s["session_id"] for s in gold["sessions"]][-1] == "bulk-00001"
+        assert (gold["total"], gold["total_capped"]) == (1_000, True)  # 5,000 match: the count stops at its cap
+        assert [s["session_id"] for s in gold["sessions"]][-1] == "bulk-09999"  # a prefix lists in id order
         assert len(gold["sessions"]) == 100

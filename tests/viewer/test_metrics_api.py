@@ -102,7 +102,7 @@ def app_for(mongo_uri: str, database_name: str, **overrides: Any) -> Iterator[Te
         backend_password=BACKEND_PASSWORD,
         **overrides,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client
 
 

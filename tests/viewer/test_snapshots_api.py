@@ -74,7 +74,7 @@ def app_client(mongo_uri: str, database_name: str) -> Callable[..., Any]:
             backend_password=BACKEND_PASSWORD,
             **overrides,
         )
-        with TestClient(create_app(settings, client_options=client_options)) as client:
+        with TestClient(create_app(settings, client_options=client_options), base_url="http://localhost") as client:
             yield client
 
     return start

@@ -1,10 +1,15 @@
-"""The frontend: ``/`` serves ``frontend/index.html``, ``/static/<path>`` serves ``frontend/<path>``."""
+"""The frontend: ``/`` serves ``frontend/index.html``, ``/static/<path>`` serves ``frontend/<path>``.
+
+``/static/common/<path>`` serves the files the playground shares (``web_common/static/``, e.g. ``dom.js``).
+"""
 
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, status
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+
+from web_common.assets import mount_common
 
 __all__ = ["FRONTEND_DIR", "mount_frontend"]
 
@@ -24,4 +29,5 @@ def mount_frontend(app: FastAPI, directory: Path = FRONTEND_DIR) -> None:
         return FileResponse(page, media_type="text/html")
 
     app.include_router(router)
+    mount_common(app)  # before /static: the first matching mount serves
     app.mount("/static", StaticFiles(directory=directory, check_dir=False), name="static")

@@ -3,21 +3,25 @@
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pymongo.asynchronous.collection import AsyncCollection
 
 from mongodb_session_manager import MongoDBSessionRepository, SessionNotFoundError
+from web_common.values import json_safe, parse_timestamp
 
 from ..database import get_collection, get_field_catalog, get_repository
 from ..fields import FieldCatalog
 from ..models import SearchPage, SessionDetail
 from ..queries import (
+    COUNT_CAP,
+    ID_INDEX,
     SearchParameterError,
     check_filterable,
     created_at_range,
     detail_pipeline,
+    is_prefix_search,
     parse_application,
     parse_filters,
     search_match,
@@ -25,7 +29,6 @@ from ..queries import (
 )
 from ..security import require_backend_password, require_session_access
 from ..timeline import session_detail
-from ..values import json_safe, parse_timestamp
 
 __all__ = ["router"]
 
@@ -45,7 +48,13 @@ async def search_sessions(
     collection: Collection,
     repository: Repository,
     catalog: Annotated[FieldCatalog, Depends(get_field_catalog)],
-    session_id: Annotated[str | None, Query(description="Literal, case-insensitive part of the id")] = None,
+    session_id: Annotated[
+        str | None, Query(description="Start of the id (case-sensitive); anywhere in it with session_id_mode=contains")
+    ] = None,
+    session_id_mode: Annotated[
+        Literal["prefix", "contains"],
+        Query(description="prefix: an _id index range (default); contains: literal, case-insensitive, reads every id"),
+    ] = "prefix",
     created_at_start: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
     created_at_end: Annotated[str | None, Query(description="ISO 8601, inclusive")] = None,
     filters: Annotated[str | None, Query(description="JSON object: metadata field -> literal value")] = None,
@@ -53,7 +62,11 @@ async def search_sessions(
     limit: Annotated[int | None, Query(ge=1)] = None,
     offset: Annotated[int, Query(ge=0, le=_MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    """Search sessions, newest first: one aggregation for the page and one count, run concurrently.
+    """Search sessions, newest first: one aggregation for the page and one capped count, run concurrently.
+
+    A session-id prefix walks the ``_id`` index: that page is in session-id order and reads only the index
+    entries of the page (and its offset). The count stops at ``COUNT_CAP`` + 1 matches (``total_capped``);
+    without any criterion the collection's metadata answers it.
 
     Message counts come from the library: the page's aggregation computes the embedded ones, and only a
     page with an agent in the collection layout costs one more command (a ``$group`` on the messages).
@@ -78,27 +91,39 @@ async def search_sessions(
     except SearchParameterError as error:
         raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=str(error)) from error
 
-    match = search_match(session_id, created_at, metadata_filters, application_name)
-    page, total = await asyncio.gather(_page(collection, match, offset, limit), _total(collection, match))
+    match = search_match(session_id, created_at, metadata_filters, application_name, session_id_mode)
+    by_id = is_prefix_search(session_id, session_id_mode)
+    hint: dict[str, Any] = {"hint": ID_INDEX} if by_id else {}
+    page, (total, capped) = await asyncio.gather(
+        _page(collection, search_pipeline(match, offset, limit, by_session_id=by_id), limit, hint),
+        _total(collection, match, hint),
+    )
     counts = await asyncio.to_thread(_message_counts, repository, page)
     logger.debug("match=<%s> | offset=<%d> | limit=<%d> | total=<%d> | searched sessions", match, offset, limit, total)
     sessions = [_summary(doc, counts.get(doc.get("_id"), {})) for doc in page]
-    return {"total": total, "limit": limit, "offset": offset, "sessions": sessions}
+    return {"total": total, "total_capped": capped, "limit": limit, "offset": offset, "sessions": sessions}
 
 
 async def _page(
-    collection: AsyncCollection[Any], match: Mapping[str, Any], offset: int, limit: int
+    collection: AsyncCollection[Any], pipeline: list[dict[str, Any]], limit: int, hint: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """One aggregate command: the batch size covers the whole page, so no getMore follows."""
-    cursor = await collection.aggregate(search_pipeline(match, offset, limit), batchSize=limit + 1)
+    cursor = await collection.aggregate(pipeline, batchSize=limit + 1, **hint)
     return await cursor.to_list()
 
 
-async def _total(collection: AsyncCollection[Any], match: Mapping[str, Any]) -> int:
-    """Count the matching sessions; without criteria the collection's own count answers from metadata."""
+async def _total(
+    collection: AsyncCollection[Any], match: Mapping[str, Any], hint: Mapping[str, Any]
+) -> tuple[int, bool]:
+    """Count the matching sessions up to ``COUNT_CAP``; returns the count and whether more match.
+
+    The count is a ``$limit`` of ``COUNT_CAP`` + 1 before the ``$group``: its index work is bounded by the
+    cap whatever the collection holds. Without criteria the collection's own count answers from metadata.
+    """
     if not match:
-        return await collection.estimated_document_count()
-    return await collection.count_documents(dict(match))
+        return await collection.estimated_document_count(), False
+    counted = await collection.count_documents(dict(match), limit=COUNT_CAP + 1, **hint)
+    return min(counted, COUNT_CAP), counted > COUNT_CAP
 
 
 def _message_counts(repository: MongoDBSessionRepository, page: list[dict[str, Any]]) -> dict[Any, dict[str, int]]:

@@ -186,11 +186,13 @@ export async function getMetadataFields() {
 
 /**
  * GET /api/v1/sessions/search.
- * query: {sessionId, application, createdAtStart, createdAtEnd (ISO strings), filters: {field: value}, limit, offset}
+ * query: {sessionId, sessionIdMode ("prefix" | "contains"), application, createdAtStart, createdAtEnd (ISO strings),
+ *        filters: {field: value}, limit, offset}
  */
 export function searchSessions(query, { signal } = {}) {
   const params = collectionParams();
   if (query.sessionId) params.set("session_id", query.sessionId);
+  if (query.sessionId && query.sessionIdMode === "contains") params.set("session_id_mode", "contains");
   if (query.application) params.set("application", query.application);
   if (query.createdAtStart) params.set("created_at_start", query.createdAtStart);
   if (query.createdAtEnd) params.set("created_at_end", query.createdAtEnd);

@@ -346,7 +346,7 @@ async function runSearch(offset, { showResults = false } = {}) {
     if (request !== state.searchRequest) return;
     results.show(page);
     results.setSelected(state.openSessionId);
-    ui.resultsCount.textContent = `(${page.total})`;
+    ui.resultsCount.textContent = `(${results.totalText})`;
   } catch (error) {
     if (request !== state.searchRequest) return;
     if (error instanceof api.AuthError) return backendPasswordRejected();

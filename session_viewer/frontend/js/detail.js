@@ -1,6 +1,6 @@
 // Session detail: facts, metadata, agents and the timeline of messages and feedback.
 
-import { el, formatBytes, jsonText, replaceChildren, timeEl, valueText } from "./dom.js";
+import { el, formatBytes, jsonText, metadataValue, replaceChildren, timeEl } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
 const RATING_LABELS = { up: "▲ Positive", down: "▼ Negative" };
@@ -32,7 +32,7 @@ function metadataSection(metadata) {
               "div",
               {},
               el("dt", { text: key }),
-              el("dd", {}, typeof value === "object" && value !== null ? el("pre", { text: jsonText(value) }) : valueText(value)),
+              el("dd", {}, typeof value === "object" && value !== null ? el("pre", { text: jsonText(value) }) : metadataValue(value)),
             ),
           ),
         )
@@ -262,6 +262,26 @@ function guardrailSection(summary) {
   );
 }
 
+/**
+ * Who a message is from, in words: "User, to agent support", "Agent support", "Tool results, to agent support"
+ * (strands stores tool results as user-role messages), "<role>, agent support" for any other role.
+ */
+function speaker(role, agentId, onlyToolResults) {
+  const agent = agentId === undefined || agentId === null || agentId === "" ? null : String(agentId);
+  const agentName = agent ? el("span", { class: "agent", text: agent }) : null;
+  if (role === "assistant") {
+    return el("span", { class: "speaker" }, el("span", { class: "role", text: "Agent" }), agent ? " " : null, agentName);
+  }
+  const who = onlyToolResults ? "Tool results" : role === "user" ? "User" : role;
+  return el(
+    "span",
+    { class: "speaker" },
+    el("span", { class: "role", text: who }),
+    agent ? el("span", { class: "speaker-to", text: role === "user" ? ", to agent " : ", agent " }) : null,
+    agentName,
+  );
+}
+
 function messageItem(entry, toolNames) {
   const role = entry.role === "assistant" ? "assistant" : entry.role === "user" ? "user" : String(entry.role || "unknown");
   const blocks = Array.isArray(entry.blocks) ? entry.blocks : [];
@@ -275,8 +295,7 @@ function messageItem(entry, toolNames) {
     el(
       "div",
       { class: "tl-head" },
-      el("span", { class: "role", text: role }),
-      entry.agent_id !== undefined ? el("span", { class: "agent", text: entry.agent_id }) : null,
+      speaker(role, entry.agent_id, onlyToolResults),
       entry.redacted ? el("span", { class: "badge badge-redacted", text: "redacted" }) : null,
       entry.guardrail ? el("span", { class: "badge badge-guardrail", text: "guardrail" }) : null,
       el("span", { class: "tl-when" }, timeEl(entry.timestamp), el("span", { class: "muted msg-id", text: `#${entry.message_id}` })),
@@ -295,7 +314,7 @@ function feedbackItem(entry) {
     el(
       "div",
       { class: "tl-head" },
-      el("span", { class: "role", text: "feedback" }),
+      el("span", { class: "role", text: "Feedback" }),
       el("span", { class: ["rating", `rating-${rating}`], text: RATING_LABELS[rating] || "● Neutral" }),
       el("span", { class: "tl-when" }, timeEl(entry.timestamp)),
     ),

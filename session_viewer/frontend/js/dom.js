@@ -1,36 +1,9 @@
 // Builds DOM nodes with createElement and textContent only: stored data never becomes markup.
 
-/**
- * Create an element.
- * attrs: {class, text, dataset: {...}, on: {event: handler}, hidden: bool, <attribute>: value}
- *   - a value of false/null/undefined leaves the attribute out, true sets it empty.
- * children: nodes, strings (become text nodes), arrays of those, null/undefined/false (skipped).
- */
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = Array.isArray(value) ? value.filter(Boolean).join(" ") : value;
-    else if (name === "text") node.textContent = String(value);
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name === "on") for (const [event, handler] of Object.entries(value)) node.addEventListener(event, handler);
-    else if (name === "value" && "value" in node) node.value = String(value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  append(node, children);
-  return node;
-}
+import { append, el } from "/static/common/dom.js";
 
-/** Append children (nodes, strings, nested arrays); strings are always text nodes. */
-export function append(parent, children) {
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    if (Array.isArray(child)) append(parent, child);
-    else if (child instanceof Node) parent.appendChild(child);
-    else parent.appendChild(document.createTextNode(String(child)));
-  }
-  return parent;
-}
+// el() and append() are shared with the chat playground (web_common/static/dom.js); the rest is the viewer's.
+export { append, el };
 
 /** Replace all children of a node. */
 export function replaceChildren(parent, ...children) {
@@ -52,6 +25,18 @@ export function formatDateTime(iso) {
     `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
   );
+}
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/** Whether a value is an ISO 8601 date-time (how the API sends a stored BSON date, and how apps often store times). */
+export function isDateTimeText(value) {
+  return typeof value === "string" && ISO_DATE_TIME.test(value) && !Number.isNaN(new Date(value).getTime());
+}
+
+/** A metadata value to read: a date-time as the page shows dates (its ISO value in the title), anything else as text. */
+export function metadataValue(value) {
+  return isDateTimeText(value) ? timeEl(value) : valueText(value);
 }
 
 export function formatBytes(size) {

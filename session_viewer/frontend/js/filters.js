@@ -49,7 +49,8 @@ export function metadataControl(field, id) {
 
 /**
  * Build the filter panel inside `root`.
- * onSearch(query) is called with {sessionId, application, createdAtStart, createdAtEnd, filters} when the form is submitted.
+ * onSearch(query) is called with {sessionId, sessionIdMode ("prefix" | "contains"), application, createdAtStart, createdAtEnd,
+ * filters} when the form is submitted.
  */
 export function createFilterPanel(root, { onSearch }) {
   let fields = [];
@@ -61,8 +62,10 @@ export function createFilterPanel(root, { onSearch }) {
     name: "session_id",
     autocomplete: "off",
     spellcheck: "false",
-    placeholder: "part of a session id",
+    placeholder: "start of a session id",
   });
+  // Off: the id starts with the text (an index range, fast). On: anywhere in the id, any case (reads every id).
+  const containsInput = el("input", { id: nextId("filter-session-contains"), type: "checkbox", name: "session_id_mode" });
   const applicationInput = el("input", {
     id: nextId("filter-application"),
     type: "search",
@@ -88,6 +91,12 @@ export function createFilterPanel(root, { onSearch }) {
       { class: "field" },
       el("label", { for: sessionInput.id, text: "Session ID" }),
       sessionInput,
+      el(
+        "div",
+        { class: "check" },
+        containsInput,
+        el("label", { for: containsInput.id, text: "Match anywhere in the id (slower)" }),
+      ),
     ),
     el(
       "div",
@@ -187,6 +196,7 @@ export function createFilterPanel(root, { onSearch }) {
     }
     return {
       sessionId: sessionInput.value.trim(),
+      sessionIdMode: containsInput.checked ? "contains" : "prefix",
       application: applicationInput.value.trim(),
       createdAtStart,
       createdAtEnd,

@@ -1,6 +1,6 @@
 // Results list: one page of matching sessions, the total, and previous/next paging.
 
-import { el, replaceChildren, timeEl, valueText } from "./dom.js";
+import { el, metadataValue, replaceChildren, timeEl, valueText } from "./dom.js";
 
 export function sessionHref(sessionId) {
   return `#/sessions/${encodeURIComponent(sessionId)}`;
@@ -10,8 +10,25 @@ export function snapshotHref(sessionId) {
   return `#/snapshots/${encodeURIComponent(sessionId)}`;
 }
 
+const COUNT = new Intl.NumberFormat("en-US");
+
 function plural(count, word) {
-  return `${count} ${word}${count === 1 ? "" : "s"}`;
+  return `${COUNT.format(count)} ${word}${count === 1 ? "" : "s"}`;
+}
+
+/** A total for people: "1,234", or "1,000+" when the backend stopped counting at its cap. */
+export function totalText(total, capped) {
+  return `${COUNT.format(total)}${capped ? "+" : ""}`;
+}
+
+/** One metadata entry: cut with an ellipsis when long, the whole entry in its title; date-times as dates. */
+function metadataChip(key, value) {
+  return el(
+    "span",
+    { class: "chip", title: `${key}: ${valueText(value)}` },
+    el("span", { class: "chip-key", text: key }),
+    metadataValue(value),
+  );
 }
 
 function metadataChips(metadata) {
@@ -21,7 +38,7 @@ function metadataChips(metadata) {
   return el(
     "span",
     { class: "chips" },
-    entries.map(([key, value]) => el("span", { class: "chip" }, el("span", { class: "chip-key", text: key }), valueText(value))),
+    entries.map(([key, value]) => metadataChip(key, value)),
   );
 }
 
@@ -113,23 +130,28 @@ export function createResultsList(
       root.setAttribute("aria-busy", "true");
       summary.textContent = "Searching…";
     },
-    /** Show one page: {total, limit, offset, sessions}. */
+    /** Show one page: {total, total_capped, limit, offset, sessions}; a capped total reads "1,000+". */
     show(result) {
       root.removeAttribute("aria-busy");
       page = {
         total: Number(result?.total) || 0,
+        capped: result?.total_capped === true,
         limit: Number(result?.limit) || 20,
         offset: Number(result?.offset) || 0,
       };
       const sessions = Array.isArray(result?.sessions) ? result.sessions : [];
-      summary.textContent = page.total === 0 ? empty : `${plural(page.total, "session")} found`;
+      const total = totalText(page.total, page.capped);
+      summary.textContent =
+        page.total === 0 && !sessions.length ? empty : `${total} session${total === "1" ? "" : "s"} found`;
       replaceChildren(list, sessions.map(item));
       const first = sessions.length ? page.offset + 1 : 0;
       const last = page.offset + sessions.length;
-      position.textContent = first === last ? `${last} of ${page.total}` : `${first}–${last} of ${page.total}`;
+      const range = first === last ? COUNT.format(last) : `${COUNT.format(first)}–${COUNT.format(last)}`;
+      position.textContent = `${range} of ${total}`;
       previous.disabled = page.offset <= 0;
-      next.disabled = page.offset + sessions.length >= page.total;
-      pager.hidden = page.total <= sessions.length && page.offset === 0;
+      // past a capped count, a full page may have a next one
+      next.disabled = page.capped ? sessions.length < page.limit : last >= page.total;
+      pager.hidden = !page.capped && page.total <= sessions.length && page.offset === 0;
     },
     showError(message) {
       root.removeAttribute("aria-busy");
@@ -147,6 +169,10 @@ export function createResultsList(
     },
     get total() {
       return page ? page.total : null;
+    },
+    /** The total as shown ("1,000+" when capped), or "" before a page. */
+    get totalText() {
+      return page ? totalText(page.total, page.capped) : "";
     },
   };
 }

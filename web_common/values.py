@@ -1,4 +1,4 @@
-"""Conversions of stored BSON values to JSON-safe values for the API."""
+"""Stored BSON values as JSON for the apps' APIs: one conversion for the Session Viewer and the playground."""
 
 import base64
 import math
@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mongodb_session_manager.documents import decode_value
+
+__all__ = ["byte_size", "iso_utc", "json_safe", "parse_timestamp", "plain_json"]
 
 _ENCODED_BYTES_KEY = "__bytes_encoded__"
 
@@ -50,7 +52,7 @@ def json_safe(value: Any) -> Any:
     """Convert a stored value to JSON: dates become ISO strings, bytes become a size note, never the bytes.
 
     Values the library stored in its reversible form (dicts with ``$`` or dotted keys, huge ints) are shown
-    as they were written.
+    as they were written; non-finite floats and other types (ObjectId, Decimal128, ...) become text.
     """
     return _json_safe(decode_value(value))
 
