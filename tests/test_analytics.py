@@ -575,3 +575,42 @@ def test_a_whole_year_of_days_comes_back_in_the_first_reply(many) -> None:
     assert [next(iter(command)) for command in commands.sent] == ["aggregate", "aggregate"]
     assert len(result["days"]) == 366
     assert all(row["sessions"] == 24 for row in result["days"])
+
+
+# ----------------------------------------------------------------------------- encrypted sessions
+
+
+def test_with_encryption_a_deterministic_metadata_filter_matches_encrypted_and_clear_sessions(
+    client: MongoClient, database_name: str
+) -> None:
+    from mongodb_session_manager import EncryptionSettings
+    from mongodb_session_manager.encryption import generate_local_key
+
+    encryption = EncryptionSettings.local(
+        generate_local_key(),
+        key_vault_namespace=f"{database_name}.keyvault",
+        deterministic_metadata_fields=["customer", "region"],
+        random_metadata_fields=["address"],
+    )
+    sealed = MongoDBSessionRepository(client=client, database_name=database_name, collection_name=COLLECTION,
+                                      encryption=encryption)  # fmt: skip
+    clear = MongoDBSessionRepository(client=client, database_name=database_name, collection_name=COLLECTION)
+    for repo, session_id, customer in ((sealed, "e1", "alice"), (sealed, "e2", "bob"), (clear, "c1", "alice")):
+        repo.create_session(Session(session_id=session_id, session_type=SessionType.AGENT))
+        repo.update_metadata(session_id, {"customer": customer, "address": "12 Hidden Lane"})
+    clear.update_metadata("c1", {"region": "north"})
+    sessions = client[database_name][COLLECTION]
+    today = datetime.now(UTC).date()
+    days = (today - timedelta(days=1), today + timedelta(days=1))
+
+    def counted(**options: Any) -> int:
+        return dashboard_metrics(sessions, *days, **options)["totals"]["sessions"]
+
+    assert counted(metadata={"customer": "alice"}, encryption=encryption) == 2  # e1 (ciphertext) and c1 (clear)
+    assert counted(metadata={"customer": "bob"}, encryption=encryption) == 1
+    assert counted(metadata={"customer": "alice"}) == 1  # without the settings: the clear value only
+    assert counted(metadata={"region": "north"}, encryption=encryption) == 1  # no encrypted value yet: no key
+    with pytest.raises(DashboardQueryError, match="encrypted randomly"):
+        dashboard_metrics(sessions, *days, metadata={"address": "12 Hidden Lane"}, encryption=encryption)
+    with pytest.raises(DashboardQueryError, match="deterministically encrypted"):
+        dashboard_metrics(sessions, *days, metadata={"customer": 1.5}, encryption=encryption)

@@ -180,3 +180,20 @@ def test_resume_cpu_measurement_rebuilds_equal_messages_and_prints_the_ratio() -
     assert completed.returncode == 0, completed.stderr[-4000:]  # it raises when the two rebuilds disagree
     assert "SessionMessage.from_dict" in completed.stdout
     assert "ratio" in completed.stdout
+
+
+def test_encryption_cost_measurement_adds_no_round_trip_and_prints_the_ratios() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.encryption_cost", "--messages", "20", "--repeats", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]  # it raises when encryption adds a round trip
+    lines = completed.stdout.splitlines()
+    assert any(line.split()[:2] == ["append", "(create_message)"] and line.endswith("x") for line in lines)
+    assert any(line.split()[:2] == ["resume", "(list_messages)"] and line.endswith("x") for line in lines)
+    assert "cipher alone: encrypt" in completed.stdout
+    assert "round trips for 20 messages: append 20 clear / 20 encrypted (+0 on the key vault)" in completed.stdout

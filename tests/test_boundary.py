@@ -198,6 +198,7 @@ REPOSITORY_CALLS: dict[str, RepositoryCall] = {
     "release_session": lambda r, bad: r.release_session(bad),
     "prune_messages(session_id)": lambda r, bad: r.prune_messages(bad, AGENT, 1),
     "prune_messages(agent_id)": lambda r, bad: r.prune_messages(VICTIM, bad, 1),
+    "erase_session_keys": lambda r, bad: r.erase_session_keys(bad),
 }
 
 ID_PARAMETERS = {"session_id", "agent_id", "multi_agent_id", "session", "session_agent", "multi_agent"}

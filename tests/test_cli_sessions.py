@@ -9,8 +9,9 @@ import sys
 import pytest
 from strands import Agent
 
-from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionRepository
+from mongodb_session_manager import EncryptionSettings, MongoDBSessionManager, MongoDBSessionRepository
 from mongodb_session_manager.demo_model import calculator
+from mongodb_session_manager.encryption import KEY_ID_FIELD, generate_local_key, load_local_key, save_local_key
 from mongodb_session_manager.testing import ScriptedModel
 
 pytestmark = pytest.mark.slow  # every test starts the command line as a child process
@@ -18,19 +19,22 @@ pytestmark = pytest.mark.slow  # every test starts the command line as a child p
 COLLECTION = "sessions"
 
 
-def run_cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the command line with ``args`` (stdin: ``input``, else nothing); return the finished process."""
+def run_cli(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line with ``args`` (stdin: ``input``, else nothing; ``env`` added); return the process."""
     return subprocess.run(
         [sys.executable, "-m", "mongodb_session_manager", *args],
         capture_output=True,
         text=True,
         input=input if input is not None else "",
         timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
-def ok(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    completed = run_cli(*args, input=input)
+def ok(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    completed = run_cli(*args, input=input, env=env)
     assert completed.returncode == 0, completed.stderr
     return completed
 
@@ -94,7 +98,7 @@ def conversations(client, database_name) -> dict[tuple[str, str], list]:
 
 def test_help_lists_the_session_commands_with_examples():
     completed = ok("sessions", "--help")
-    for command in ("list", "show", "export", "import", "delete", "prune"):
+    for command in ("list", "show", "export", "import", "delete", "erase", "prune"):
         assert f"mongodb-session-manager sessions {command}" in completed.stdout
     assert "sessions" in ok("--help").stdout
 
@@ -110,6 +114,8 @@ def test_help_lists_the_session_commands_with_examples():
         (["sessions", "prune", "--orphans", "s-1"], "--orphans takes no session id"),
         (["sessions", "export", "s-1", "--prefix", "s-"], "give session ids or filters, not both"),
         (["sessions", "delete"], "Missing argument 'ID...'"),
+        (["sessions", "erase"], "Missing argument 'ID...'"),
+        (["sessions", "export", "s-1", "--decrypt"], "--decrypt needs the master key"),
     ],
 )
 def test_bad_usage_exits_2_with_clicks_message(args, message):
@@ -343,3 +349,90 @@ def test_prune_orphans_removes_the_messages_of_vanished_sessions(client, databas
 
     assert (report["sessions"], report["messages"], report["files"]) == (1, 4, 0)
     assert client[database_name][f"{COLLECTION}.messages"].count_documents({}) == 0
+
+
+# ----------------------------------------------------------------- encrypted sessions
+
+SECRET = "SECRET-juniper-harbour"
+
+
+@pytest.fixture
+def key_file(tmp_path) -> str:
+    """A local master key file, as an application would keep it."""
+    return str(save_local_key(tmp_path / "master.key", generate_local_key()))
+
+
+@pytest.fixture
+def encrypted(client, database_name, key_file) -> EncryptionSettings:
+    """Session "secret" written with encryption (key vault in the test's database) and a clear session "plain"."""
+    settings = EncryptionSettings.local(load_local_key(key_file), key_vault_namespace=f"{database_name}.keyvault")
+    for session_id, encryption in (("secret", settings), ("plain", None)):
+        manager = MongoDBSessionManager(
+            session_id, client=client, database_name=database_name, collection_name=COLLECTION, encryption=encryption
+        )
+        Agent(agent_id="a", model=ScriptedModel(["noted"]), session_manager=manager, callback_handler=None)(SECRET)
+    return settings
+
+
+def test_erase_needs_only_the_key_vault_and_leaves_the_session_listed_but_unreadable(
+    client, database_name, store_args, key_file, encrypted
+):
+    vault = ["--key-vault", f"{database_name}.keyvault"]
+    keys = ["--local-key-file", key_file, *vault]
+    assert f"  #0 user: {SECRET}" in ok("sessions", "show", "secret", *keys, *store_args).stdout
+    assert one_line_error(run_cli("sessions", "show", "secret", *store_args)) == (
+        "error: session 'secret' is encrypted: give its master key with --local-key-file (and --key-vault)"
+    )
+    refused = run_cli("sessions", "erase", "secret", *vault, *store_args)
+    assert refused.returncode == 2 and "refusing to erase keys without --yes" in refused.stderr
+
+    report = json.loads(
+        ok("sessions", "erase", "secret", "plain", "gone", "--yes", "--json", *vault, *store_args).stdout
+    )
+
+    assert report["keys_deleted"] == {"secret": 1, "plain": 0, "gone": 0}
+    assert client[database_name]["keyvault"].count_documents({}) == 0
+    listed = ok("sessions", "list", *store_args).stdout
+    assert [line.split()[0] for line in listed.splitlines()[1:]] == ["plain", "secret"]
+    error = (
+        "error: session 'secret' cannot be decrypted: its data key 'session:secret' is not in the key vault "
+        f"{vault[1]} ("
+    )
+    for env in ({}, {"MONGODB_SESSION_MANAGER_LOCAL_KEY_FILE": key_file}):
+        arguments = vault if env else keys
+        assert one_line_error(run_cli("sessions", "show", "secret", *arguments, *store_args, env=env)).startswith(error)
+    assert ok("sessions", "erase", "secret", "--yes", *vault, *store_args).stdout == (
+        f"secret: 0 data key(s) deleted from {database_name}.keyvault (none left: already erased, or never encrypted)\n"
+    )
+
+
+def test_export_keeps_the_ciphertext_unless_decrypt_is_given_with_the_key(
+    client, database_name, store_args, copy_args, key_file, encrypted, tmp_path
+):
+    keys = ["--local-key-file", key_file, "--key-vault", f"{database_name}.keyvault"]
+    kept = ok("sessions", "export", "secret", *store_args).stdout
+    assert SECRET not in kept and '"subType": "06"' in kept
+
+    path = tmp_path / "clear.jsonl"
+    report = json.loads(
+        ok("sessions", "export", "secret", "--decrypt", "-o", str(path), "--json", *keys, *store_args).stdout
+    )
+
+    assert (report["decrypted"], report["exported"]) == (True, 1)
+    assert SECRET in path.read_text() and KEY_ID_FIELD not in path.read_text()
+    ok("sessions", "import", str(path), *copy_args)
+    assert f"  #0 user: {SECRET}" in ok("sessions", "show", "secret", *copy_args).stdout  # a clear session: no key
+    ok("sessions", "import", "-", "--collection", "kept", *store_args[:4], input=kept)
+    copied = ok("sessions", "show", "secret", *keys, *store_args[:4], "--collection", "kept").stdout
+    assert f"  #0 user: {SECRET}" in copied  # the ciphertext reads back with the same key vault
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "error: cannot read the local key file"), (b"short", "a local master key must be 96 bytes, not 5 bytes")],
+)
+def test_a_bad_key_file_is_one_line(store_args, encrypted, tmp_path, content, message):
+    path = tmp_path / "bad.key"
+    if content is not None:
+        path.write_bytes(content)
+    assert message in one_line_error(run_cli("sessions", "show", "secret", "--local-key-file", str(path), *store_args))

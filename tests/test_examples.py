@@ -26,6 +26,7 @@ EXPECTED_OUTPUT = {
     "example_feedback_hook.py": "stored: [('down', 'Too slow'), ('up', 'Now it works')]",
     "example_performance.py": "Median ratio (per request / factory):",
     "example_snapshot_storage.py": "checkpoints: 3; restored the first: 2 messages",
+    "example_encrypted_sessions.py": "raw document: 0 of 4 secrets in clear []",
 }
 
 

@@ -1,11 +1,20 @@
 """Session Viewer settings: environment variables and ``.env``, validated at start-up."""
 
+import json
 import secrets
+from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from mongodb_session_manager.documents import DEFAULT_COLLECTION, DEFAULT_DATABASE
+from mongodb_session_manager.encryption import (
+    DEFAULT_KEY_VAULT_NAMESPACE,
+    EncryptionSettings,
+    load_local_key,
+    require_encryption_support,
+)
 from mongodb_session_manager.startup import SERVER_SELECTION_TIMEOUT_MS
 from web_common.settings import WebSettings
 
@@ -58,6 +67,26 @@ class Settings(WebSettings):
     )
     server_selection_timeout_ms: int = Field(default=SERVER_SELECTION_TIMEOUT_MS, ge=100)
     log_level: str = "INFO"
+    encryption_local_key_file: Path | None = Field(
+        default=None, description="A 96-byte local master key file: the viewer decrypts encrypted sessions with it."
+    )
+    encryption_kms_providers_file: Path | None = Field(
+        default=None,
+        description="A JSON file of pymongo kms_providers (aws, azure, gcp, kmip credentials) to decrypt with.",
+    )
+    encryption_key_vault: str = Field(
+        default=DEFAULT_KEY_VAULT_NAMESPACE, description="<database>.<collection> of the key vault."
+    )
+    encryption_key_vault_uri: SecretStr | None = Field(
+        default=None, description="MongoDB URI of a key vault on another cluster; unset: MONGODB_URI's."
+    )
+    encryption_deterministic_fields: str = Field(
+        default="", description="Comma-separated metadata fields encrypted deterministically (filterable with a key)."
+    )
+    encryption_random_fields: str = Field(
+        default="", description="Comma-separated metadata fields encrypted randomly (never filterable)."
+    )
+    _encryption: EncryptionSettings | None = PrivateAttr(default=None)
 
     @field_validator("backend_password", mode="before")
     @classmethod
@@ -72,6 +101,18 @@ class Settings(WebSettings):
                 "(or leave it unset to have a random one generated and printed at start-up)"
             )
         return raw
+
+    @field_validator("encryption_local_key_file", "encryption_kms_providers_file", mode="before")
+    @classmethod
+    def _empty_file_is_unset(cls, value: object) -> object:
+        """An empty file name counts as unset (``.env.example`` lists them empty)."""
+        return None if value == "" else value
+
+    @field_validator("encryption_key_vault_uri", mode="before")
+    @classmethod
+    def _empty_uri_is_unset(cls, value: object) -> object:
+        """An empty URI counts as unset."""
+        return None if value == "" else value
 
     @field_validator("allowed_origins_str")
     @classmethod
@@ -96,6 +137,55 @@ class Settings(WebSettings):
         if self.default_page_size > self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
         return self
+
+    @model_validator(mode="after")
+    def _load_encryption(self) -> "Settings":
+        """Read the key access once (the key file, the KMS providers file) into the library's settings.
+
+        Raises:
+            ValueError: A file cannot be read or holds no valid key or providers, a field list is invalid, or
+                the ``encryption`` extra is not installed.
+        """
+        providers = _kms_providers(self.encryption_local_key_file, self.encryption_kms_providers_file)
+        if not providers:
+            self._encryption = None
+            return self
+        try:
+            require_encryption_support()
+        except ImportError as error:
+            raise ValueError(f"decrypting sessions needs the encryption extra: {error}") from error
+        provider = "local" if "local" in providers else next(iter(providers))
+        # The viewer only decrypts: it never makes a data key, so a cloud KMS needs no master key here.
+        master_key: dict[str, Any] | None = None if provider.partition(":")[0] in ("local", "kmip") else {}
+        vault_uri = self.encryption_key_vault_uri
+        try:
+            self._encryption = EncryptionSettings(
+                kms_providers=providers,
+                key_vault_namespace=self.encryption_key_vault,
+                kms_provider=provider,
+                master_key=master_key,
+                deterministic_metadata_fields=self.deterministic_fields,
+                random_metadata_fields=self.random_fields,
+                key_vault_uri=vault_uri.get_secret_value() if vault_uri is not None else None,
+            )
+        except TypeError as error:
+            raise ValueError(str(error)) from error
+        return self
+
+    @property
+    def encryption(self) -> EncryptionSettings | None:
+        """The key access to decrypt encrypted sessions with (None: encrypted values are shown as not readable)."""
+        return self._encryption
+
+    @property
+    def deterministic_fields(self) -> list[str]:
+        """``ENCRYPTION_DETERMINISTIC_FIELDS``: metadata fields (without ``metadata.``) encrypted deterministically."""
+        return [item.removeprefix(_METADATA_PREFIX) for item in _split(self.encryption_deterministic_fields)]
+
+    @property
+    def random_fields(self) -> list[str]:
+        """``ENCRYPTION_RANDOM_FIELDS``: metadata fields (without ``metadata.``) encrypted randomly."""
+        return [item.removeprefix(_METADATA_PREFIX) for item in _split(self.encryption_random_fields)]
 
     @property
     def bound_host(self) -> str:
@@ -122,3 +212,34 @@ class Settings(WebSettings):
             return self, None
         generated = secrets.token_urlsafe(24)
         return self.model_copy(update={"backend_password": SecretStr(generated)}), generated
+
+
+def _kms_providers(key_file: Path | None, providers_file: Path | None) -> dict[str, Any]:
+    """pymongo's ``kms_providers`` from ``ENCRYPTION_LOCAL_KEY_FILE`` and ``ENCRYPTION_KMS_PROVIDERS_FILE``.
+
+    Raises:
+        ValueError: A file cannot be read, the key is not 96 bytes, or the JSON is not an object of objects
+            (a ``local`` key belongs in the key file).
+    """
+    providers: dict[str, Any] = {}
+    if providers_file is not None:
+        try:
+            loaded = json.loads(providers_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"ENCRYPTION_KMS_PROVIDERS_FILE={providers_file} is no JSON file: {error}") from error
+        if not isinstance(loaded, dict) or not all(isinstance(value, dict) for value in loaded.values()):
+            raise ValueError(
+                f"ENCRYPTION_KMS_PROVIDERS_FILE={providers_file} must hold a JSON object such as "
+                '{"aws": {"accessKeyId": "...", "secretAccessKey": "..."}}'
+            )
+        if any(name.partition(":")[0] == "local" for name in loaded):
+            raise ValueError("a local master key goes in ENCRYPTION_LOCAL_KEY_FILE, not ENCRYPTION_KMS_PROVIDERS_FILE")
+        providers.update(loaded)
+    if key_file is not None:
+        try:
+            providers["local"] = {"key": load_local_key(key_file)}
+        except OSError as error:
+            raise ValueError(f"ENCRYPTION_LOCAL_KEY_FILE={key_file} cannot be read: {error.strerror}") from error
+        except ValueError as error:
+            raise ValueError(f"ENCRYPTION_LOCAL_KEY_FILE: {error}") from error
+    return providers

@@ -4,7 +4,8 @@ Sessions are searched with the async client; messages are read through the libra
 (``MongoDBSessionRepository`` on a sync client from the same settings, called in a worker thread), which
 knows where each agent keeps them: in the session document or in ``<collection>.messages``. Which collection a
 request reads is `get_namespace`: the configured one, or the one its ``collection`` parameter names among those
-``namespaces.Namespaces`` lists.
+``namespaces.Namespaces`` lists. Encrypted sessions are decrypted with the configured key access
+(`encryption.ViewerEncryption`); what cannot be decrypted is marked, never an error (`get_reader`).
 """
 
 import logging
@@ -20,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from mongodb_session_manager import MongoDBSessionRepository
 
 from .config import Settings
+from .encryption import Revealer, ViewerEncryption
 from .fields import FieldCatalog
 from .namespaces import Namespaces, UnknownNamespaceError, split_namespace
 from .snapshots import SnapshotSessions
@@ -31,7 +33,9 @@ __all__ = [
     "get_collection",
     "get_field_catalog",
     "get_namespace",
+    "get_reader",
     "get_repository",
+    "get_revealer",
     "lifespan_for",
 ]
 
@@ -83,9 +87,12 @@ def lifespan_for(
         app.state.sync_client = sync_client
         app.state.namespaces = Namespaces(f"{settings.database_name}.{settings.collection_name}")
         app.state.repositories = {}
+        app.state.encryption = ViewerEncryption(
+            settings.encryption, sync_client, settings.deterministic_fields, settings.random_fields
+        )
         app.state.field_catalogs = {}
         app.state.snapshot_sessions = SnapshotSessions(
-            client, settings.database_name, settings.snapshot_collection_name
+            client, settings.database_name, settings.snapshot_collection_name, settings.encryption
         )
         logger.info(
             "uri=<%s> | collection=<%s.%s> | session viewer connected",
@@ -145,8 +152,26 @@ def get_repository(request: Request, namespace: Namespace) -> MongoDBSessionRepo
             database_name=database,
             collection_name=collection,
             create_indexes=False,
+            encryption=request.app.state.settings.encryption,
         )
     return repositories[namespace]
+
+
+def get_revealer(request: Request) -> Revealer:
+    """Dependency: this request's decryption of encrypted values (a marker for each one it cannot decrypt)."""
+    encryption: ViewerEncryption = request.app.state.encryption
+    return encryption.revealer()
+
+
+def get_reader(
+    request: Request, namespace: Namespace, revealer: Annotated[Revealer, Depends(get_revealer)]
+) -> MongoDBSessionRepository:
+    """Dependency: the library's reader of that collection for this request, decrypting through its revealer.
+
+    Synchronous, like `get_repository`: call it in a thread. Making it sends nothing.
+    """
+    database, collection = split_namespace(namespace)
+    return revealer.reader(request.app.state.sync_client, database, collection)
 
 
 def get_field_catalog(request: Request, namespace: Namespace) -> FieldCatalog:
@@ -154,5 +179,5 @@ def get_field_catalog(request: Request, namespace: Namespace) -> FieldCatalog:
     catalogs: dict[str, FieldCatalog] = request.app.state.field_catalogs
     if namespace not in catalogs:
         settings = request.app.state.settings
-        catalogs[namespace] = FieldCatalog(settings.enum_fields, settings.enum_max_values)
+        catalogs[namespace] = FieldCatalog(settings.enum_fields, settings.enum_max_values, request.app.state.encryption)
     return catalogs[namespace]

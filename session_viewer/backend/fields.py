@@ -1,4 +1,8 @@
-"""Which metadata fields can be filtered on: the indexed ones, with their type and, for enum fields, values."""
+"""Which metadata fields can be filtered on: the indexed ones, with their type and, for enum fields, values.
+
+An encrypted field is listed only when the viewer can filter on it (deterministic, with the key): its values and
+type are those of the decrypted values.
+"""
 
 import asyncio
 import logging
@@ -9,7 +13,9 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from mongodb_session_manager.documents import get_path
+from mongodb_session_manager.encryption import is_encrypted
 
+from .encryption import ViewerEncryption
 from .queries import METADATA_PREFIX, enum_values_pipeline, indexed_metadata_fields
 
 __all__ = ["FieldCatalog"]
@@ -25,15 +31,18 @@ class FieldCatalog:
     A field that is not known yet triggers one re-read, so a newly indexed field becomes filterable at once.
     """
 
-    def __init__(self, enum_fields: set[str], enum_max_values: int) -> None:
+    def __init__(self, enum_fields: set[str], enum_max_values: int, encryption: ViewerEncryption | None = None) -> None:
         """Create an empty catalog.
 
         Args:
             enum_fields: Metadata fields to offer as value lists.
             enum_max_values: Largest number of distinct values a field may have to be offered as a list.
+            encryption: The viewer's key access, to leave out the encrypted fields it cannot filter on and to
+                decrypt the values of those it can.
         """
         self.enum_fields = enum_fields
         self.enum_max_values = enum_max_values
+        self.encryption = encryption
         self._fields: set[str] = set()
         self._read_at: float | None = None
         self._lock = asyncio.Lock()
@@ -52,6 +61,8 @@ class FieldCatalog:
     async def describe(self, collection: AsyncCollection[Any]) -> list[dict[str, Any]]:
         """Describe every indexed metadata field: name, path, type and enum values (or None)."""
         fields = sorted(await self.indexed(collection, None))
+        if self.encryption is not None:
+            fields = [field for field in fields if self.encryption.filter_error(field) is None]
         described = await asyncio.gather(*(self._describe_one(collection, field) for field in fields))
         return list(described)
 
@@ -64,7 +75,8 @@ class FieldCatalog:
             kind = "enum"
         else:
             sample = await collection.find_one({path: {"$exists": True}}, {path: 1, "_id": 0})
-            kind = _type_name(get_path(sample, path))
+            opened = await self._opened([get_path(sample, path)])
+            kind = _type_name(opened[0] if opened else None)
         return {"field": field, "path": path, "type": kind, "values": values}
 
     async def _enum_values(self, collection: AsyncCollection[Any], field: str) -> list[Any] | None:
@@ -73,8 +85,16 @@ class FieldCatalog:
         groups = await cursor.to_list()
         if len(groups) > self.enum_max_values:
             return None
-        values = [group["_id"] for group in groups if isinstance(group.get("_id"), str | int | float | bool)]
+        opened = await self._opened([group.get("_id") for group in groups])
+        scalars = {(type(value), value): value for value in opened if isinstance(value, str | int | float | bool)}
+        values = list(scalars.values())  # a value both encrypted and clear (a mixed collection) once
         return sorted(values, key=lambda value: (isinstance(value, bool), isinstance(value, str), value))
+
+    async def _opened(self, values: list[Any]) -> list[Any]:
+        """Stored values with their ciphertexts decrypted (in a worker thread); those it cannot decrypt left out."""
+        if self.encryption is None or not any(is_encrypted(value) for value in values):
+            return values
+        return await asyncio.to_thread(self.encryption.open_values, values)
 
 
 def _type_name(value: Any) -> str:

@@ -73,12 +73,19 @@ class SearchPage(BaseModel):
     sessions: list[SessionSummary]
 
 
+class EncryptedValue(BaseModel):
+    """In place of an encrypted value the viewer cannot decrypt: no key access, or the session's keys erased."""
+
+    encrypted: Literal["no_key", "key_erased"]
+    label: str = Field(description='What to show: "encrypted, no key" or "key erased"')
+
+
 class AgentInfo(BaseModel):
     """An agent of a session and its configuration."""
 
     agent_id: str
     model: str | None
-    system_prompt: str | None
+    system_prompt: str | EncryptedValue | None
     message_count: int
 
 
@@ -201,8 +208,16 @@ class OtherBlock(BaseModel):
     model_config = {"populate_by_name": True}
 
 
+class EncryptedBlock(BaseModel):
+    """The content of an encrypted message the viewer cannot decrypt (its role, time and metrics are clear)."""
+
+    kind: Literal["encrypted"] = "encrypted"
+    encrypted: Literal["no_key", "key_erased"]
+    label: str
+
+
 Block = Annotated[
-    TextBlock | ToolUseBlock | ToolResultBlock | AttachmentBlock | ReasoningBlock | OtherBlock,
+    TextBlock | ToolUseBlock | ToolResultBlock | AttachmentBlock | ReasoningBlock | OtherBlock | EncryptedBlock,
     Field(discriminator="kind"),
 ]
 
@@ -227,7 +242,7 @@ class FeedbackItem(BaseModel):
     type: Literal["feedback"] = "feedback"
     timestamp: str | None
     rating: Literal["up", "down"] | None
-    comment: str | None
+    comment: str | EncryptedValue | None
 
 
 TimelineItem = Annotated[MessageItem | FeedbackItem, Field(discriminator="type")]
@@ -241,6 +256,11 @@ class SessionDetail(BaseModel):
     updated_at: str | None
     application_name: str | None = None
     metadata: dict[str, Any]
+    encryption: Literal["none", "decrypted", "no_key", "key_erased"] = Field(
+        default="none",
+        description="none: written without encryption; decrypted: the viewer decrypted it; no_key / key_erased: its "
+        "encrypted values are shown as markers",
+    )
     agents: list[AgentInfo]
     feedback_counts: FeedbackCounts
     guardrail_summary: GuardrailSummary | None = None
@@ -272,7 +292,7 @@ class SnapshotAgent(BaseModel):
     agent_id: str
     snapshot_created_at: str | None
     message_count: int
-    system_prompt: str | None
+    system_prompt: str | EncryptedValue | None
     state: dict[str, Any]
 
 

@@ -174,7 +174,7 @@ def _end_condition(moment: datetime, date_only: bool) -> tuple[str, datetime]:
 def search_match(
     session_id: str | None,
     created_at: Mapping[str, datetime],
-    filters: Mapping[str, Scalar],
+    filters: Mapping[str, Any],
     application: str | None = None,
     session_id_mode: str = "prefix",
 ) -> dict[str, Any]:
@@ -183,7 +183,9 @@ def search_match(
     ``session_id`` matches ``_id``, which equals the session id and carries the default index: in
     ``"prefix"`` mode an ``_id`` range (case-sensitive, index bounds), in ``"contains"`` mode a literal
     partial match anywhere (regex-escaped, case-insensitive: it reads every id). ``application`` is equality
-    on ``application_name`` (the library's ``application_name_1_created_at_1`` index serves it).
+    on ``application_name`` (the library's ``application_name_1_created_at_1`` index serves it). A filter value
+    is matched by equality; a list (`encryption.ViewerEncryption.query_values`: an encrypted field's ciphertext
+    and clear value) by any of its items.
 
     Raises:
         SearchParameterError: ``session_id_mode`` is not one of `SESSION_ID_MODES`.
@@ -196,7 +198,7 @@ def search_match(
     if created_at:
         match["created_at"] = dict(created_at)
     for field, value in filters.items():
-        match[f"{METADATA_PREFIX}{field}"] = {"$eq": value}
+        match[f"{METADATA_PREFIX}{field}"] = {"$in": value} if isinstance(value, list) else {"$eq": value}
     return match
 
 
@@ -325,6 +327,7 @@ def detail_pipeline(session_id: str) -> list[dict[str, Any]]:
 
     The messages are read through the library (``MongoDBSessionRepository.session_messages``). Messages,
     agent state, conversation-manager state, multi-agent state and the viewer password stay on the server.
+    ``encrypted`` says whether the session has a data key (``encryption_key_id``): its key id stays there too.
     """
     return [
         {"$match": {"_id": session_id}},
@@ -339,6 +342,7 @@ def detail_pipeline(session_id: str) -> list[dict[str, Any]]:
                 "feedbacks": 1,
                 "application_name": 1,
                 "guardrail_summary": 1,
+                "encrypted": {"$ne": [{"$type": "$encryption_key_id"}, "missing"]},
                 "agents": {
                     "$map": {
                         "input": {"$objectToArray": {"$ifNull": ["$agents", {}]}},

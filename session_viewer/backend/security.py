@@ -5,8 +5,13 @@ Wrong passwords are throttled (``web_common.throttle``): after ``PASSWORD_MAX_FA
 ``Retry-After`` without checking the password, until the oldest counted failure is older than the window. Only a
 presented password counts (a request with none is a plain 401). A blocked session still opens with the backend
 password, whose guesses count per client, so an attacker cannot lock the operator out of a session.
+
+An encrypted session's viewer password is stored encrypted: the viewer decrypts it with its key access. Without
+that access (or after the session's keys were erased) no session password matches: only the backend password
+opens the session.
 """
 
+import asyncio
 import logging
 import secrets
 from typing import Annotated, Any
@@ -14,9 +19,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request, status
 from pymongo.asynchronous.collection import AsyncCollection
 
+from mongodb_session_manager.encryption import is_encrypted
 from web_common.throttle import PasswordThrottle
 
-from .database import get_collection
+from .database import get_collection, get_revealer
+from .encryption import Revealer
 
 __all__ = ["require_backend_password", "require_session_access"]
 
@@ -115,6 +122,7 @@ async def require_session_access(
     session_id: str,
     request: Request,
     collection: Annotated[AsyncCollection[Any], Depends(get_collection)],
+    revealer: Annotated[Revealer, Depends(get_revealer)],
     authorization: Annotated[str | None, Header()] = None,
     x_session_password: Annotated[str | None, Header()] = None,
 ) -> None:
@@ -138,10 +146,12 @@ async def require_session_access(
     _refuse_blocked_session(request, session_id)
     if x_session_password:
         document = await collection.find_one({"_id": session_id}, {"session_viewer_password": 1})
+        stored = document.get("session_viewer_password") if document else None
+        if is_encrypted(stored):  # an encrypted session's: decrypted with the viewer's key access, if it has one
+            stored = await asyncio.to_thread(revealer.open, session_id, stored)
         # Concurrent attempts may have failed while this one waited: check again, then compare and count at once.
         _refuse_blocked_client(request, client)
         _refuse_blocked_session(request, session_id)
-        stored = document.get("session_viewer_password") if document else None
         if _matches(x_session_password, stored if isinstance(stored, str) else None):
             return
         _record_failure(request, client, session_id)

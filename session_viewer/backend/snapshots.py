@@ -5,7 +5,9 @@ listing is one ``list`` of the keys under ``session/`` (an ``_id`` range scan, k
 a session's detail lists its keys and reads each agent's ``snapshot_latest.json``. Key layout (strands):
 ``session/<session_id>/scopes/agent/<agent_id>/snapshots/snapshot_latest.json`` and
 ``.../snapshots/immutable_history/snapshot_<id>.json`` for checkpoints. Snapshot sessions are read-only
-and open with the backend password only (they have no per-session viewer password).
+and open with the backend password only (they have no per-session viewer password). Encrypted snapshots are
+decrypted with the viewer's key access; an agent whose snapshot cannot be decrypted is shown with one
+``encrypted`` block instead of its messages.
 """
 
 import asyncio
@@ -22,9 +24,10 @@ from strands.storage.storage import _normalize_prefix
 from strands.types.exceptions import StorageError
 from strands.types.session import decode_bytes_values
 
-from mongodb_session_manager import MongoDBStorage
+from mongodb_session_manager import EncryptionKeyError, EncryptionSettings, MongoDBStorage, SessionKeyErasedError
 from web_common.values import iso_utc, parse_timestamp, plain_json
 
+from .encryption import KEY_ERASED, NO_KEY, Unreadable
 from .timeline import convert_block
 
 __all__ = ["SnapshotSessions", "SnapshotSummary"]
@@ -84,12 +87,27 @@ def is_addressable(session_id: str) -> bool:
 class SnapshotSessions:
     """The snapshot sessions of one storage collection, read through ``MongoDBStorage`` on the viewer's client."""
 
-    def __init__(self, client: AsyncMongoClient[Any], database_name: str, collection_name: str) -> None:
-        """Prepare the reads (nothing is sent; the client is borrowed, never closed here)."""
+    def __init__(
+        self,
+        client: AsyncMongoClient[Any],
+        database_name: str,
+        collection_name: str,
+        encryption: EncryptionSettings | None = None,
+    ) -> None:
+        """Prepare the reads (nothing is sent; the client is borrowed, never closed here).
+
+        Args:
+            client: The viewer's client.
+            database_name: The database of the storage collection.
+            collection_name: The storage collection.
+            encryption: The viewer's key access, to decrypt encrypted snapshots (None: they are shown as such).
+        """
         self._client = client
         self.database_name = database_name
         self.collection_name = collection_name
-        self.storage = MongoDBStorage(client=client, database_name=database_name, collection_name=collection_name)
+        self.storage = MongoDBStorage(
+            client=client, database_name=database_name, collection_name=collection_name, encryption=encryption
+        )
         self._exists = False
         self._checked_at: float | None = None
 
@@ -127,11 +145,31 @@ class SnapshotSessions:
         if not found:
             return None
         summary = found[0]
-        reads = (self.storage.read(_latest_key(session_id, agent)) for agent in summary.agent_ids)
+        reads = (self._read(_latest_key(session_id, agent)) for agent in summary.agent_ids)
         blobs = await asyncio.gather(*reads)
-        snapshots = {agent: _decode(blob) for agent, blob in zip(summary.agent_ids, blobs, strict=True) if blob}
+        snapshots = {
+            agent: blob if isinstance(blob, Unreadable) else _decode(blob)
+            for agent, blob in zip(summary.agent_ids, blobs, strict=True)
+            if blob
+        }
         logger.debug("session_id=<%s> | agents=<%s> | read snapshot session", session_id, list(snapshots))
         return snapshot_detail(summary, snapshots)
+
+    async def _read(self, key: str) -> bytes | Unreadable | None:
+        """A blob, or an `Unreadable` when it is encrypted and the viewer cannot decrypt it.
+
+        Raises:
+            StorageError: The read failed for any other reason.
+        """
+        try:
+            return await self.storage.read(key)
+        except StorageError as error:
+            cause = error.__cause__
+            if isinstance(cause, SessionKeyErasedError):
+                return Unreadable(KEY_ERASED)
+            if isinstance(cause, EncryptionKeyError):
+                return Unreadable(NO_KEY)
+            raise
 
 
 def _latest_key(session_id: str, agent_id: str) -> str:
@@ -147,14 +185,21 @@ def _decode(blob: bytes) -> dict[str, Any]:
     return decoded if isinstance(decoded, dict) else {}
 
 
-def snapshot_detail(summary: SnapshotSummary, snapshots: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def snapshot_detail(
+    summary: SnapshotSummary, snapshots: Mapping[str, Mapping[str, Any] | Unreadable]
+) -> dict[str, Any]:
     """Build the API view of one snapshot session (``models.SnapshotDetail``): agents, state, messages in order.
 
-    Snapshot messages carry no timestamps: each agent's messages follow one another, agent by agent.
+    Snapshot messages carry no timestamps: each agent's messages follow one another, agent by agent. An agent
+    whose snapshot the viewer cannot decrypt shows the marker as its system prompt and one ``encrypted`` block.
     """
     agents: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
     for agent_id, snapshot in snapshots.items():
+        if isinstance(snapshot, Unreadable):
+            agents.append(_unreadable_agent(agent_id, snapshot))
+            timeline.append({**_message_item(agent_id, 0, {}), "blocks": [{"kind": "encrypted", **snapshot.as_api()}]})
+            continue
         stored = snapshot.get("data")
         data: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
         messages = [message for message in data.get("messages") or [] if isinstance(message, Mapping)]
@@ -177,6 +222,17 @@ def snapshot_detail(summary: SnapshotSummary, snapshots: Mapping[str, Mapping[st
         "checkpoint_count": summary.checkpoint_count,
         "agents": agents,
         "timeline": timeline,
+    }
+
+
+def _unreadable_agent(agent_id: str, snapshot: Unreadable) -> dict[str, Any]:
+    """An agent whose latest snapshot is encrypted and cannot be decrypted: nothing of it is known but its id."""
+    return {
+        "agent_id": agent_id,
+        "snapshot_created_at": None,
+        "message_count": 0,
+        "system_prompt": snapshot.as_api(),
+        "state": {},
     }
 
 

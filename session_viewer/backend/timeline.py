@@ -1,7 +1,9 @@
 """The unified timeline of one session: every agent's messages and the feedback, in time order.
 
 Messages come from the library (``MongoDBSessionRepository.session_messages``) already decoded, whatever
-their layout; the session's other fields come as stored (``queries.detail_pipeline``).
+their layout; the session's other fields come as stored (``queries.detail_pipeline``). In an encrypted session,
+both come decrypted, or with an `encryption.Unreadable` for each value the viewer could not decrypt: a message
+then shows one ``encrypted`` block, a comment, system prompt or metadata value the API's marker.
 """
 
 from collections.abc import Mapping, Sequence
@@ -11,6 +13,7 @@ from typing import Any
 from mongodb_session_manager.documents import unescape_key
 from web_common.values import byte_size, iso_utc, json_safe, parse_timestamp, plain_json
 
+from .encryption import NOT_ENCRYPTED, Unreadable, api_value
 from .markdown import markdown_ast
 
 __all__ = ["convert_block", "feedback_counts", "session_detail"]
@@ -19,13 +22,18 @@ _ATTACHMENT_TYPES = ("image", "document", "video", "audio")
 _USAGE_KEYS = ("inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 
-def session_detail(document: Mapping[str, Any], messages: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+def session_detail(
+    document: Mapping[str, Any],
+    messages: Mapping[str, Sequence[Mapping[str, Any]]],
+    encryption: str = NOT_ENCRYPTED,
+) -> dict[str, Any]:
     """Build the API view of one session.
 
     Args:
-        document: The session read by ``queries.detail_pipeline``.
+        document: The session read by ``queries.detail_pipeline`` (ciphertexts opened by a ``Revealer``).
         messages: Every agent's messages by agent id, as ``MongoDBSessionRepository.session_messages``
             returns them (an agent of ``document`` missing here has none).
+        encryption: What the viewer could do with the session (``Revealer.session_state``).
     """
     session_created = parse_timestamp(document.get("created_at"))
     entries: list[tuple[datetime | None, dict[str, Any]]] = []
@@ -40,7 +48,7 @@ def session_detail(document: Mapping[str, Any], messages: Mapping[str, Sequence[
             {
                 "agent_id": agent_id,
                 "model": _text_or_none(agent.get("model")),
-                "system_prompt": _text_or_none(agent.get("system_prompt")),
+                "system_prompt": _text_or_marker(agent.get("system_prompt")),
                 "message_count": len(agent_messages),
             }
         )
@@ -60,7 +68,8 @@ def session_detail(document: Mapping[str, Any], messages: Mapping[str, Sequence[
         "created_at": _iso_or_none(document.get("created_at")),
         "updated_at": _iso_or_none(document.get("updated_at")),
         "application_name": application if isinstance(application, str) else None,
-        "metadata": json_safe(document.get("metadata") or {}),
+        "metadata": json_safe(api_value(document.get("metadata") or {})),
+        "encryption": encryption,
         "agents": agents,
         "feedback_counts": feedback_counts(feedbacks),
         "guardrail_summary": _guardrail_summary(document.get("guardrail_summary")),
@@ -80,12 +89,10 @@ def feedback_counts(feedbacks: list[Mapping[str, Any]]) -> dict[str, int]:
 def _message_item(agent_id: str, stored: Mapping[str, Any], moment: datetime | None) -> dict[str, Any]:
     """One message; a redacted message shows its redaction, never the original."""
     redaction = stored.get("redact_message")
-    redacted = isinstance(redaction, Mapping)
+    redacted = isinstance(redaction, Mapping | Unreadable)
     message = redaction if redacted else stored.get("message")
+    blocks = _blocks(message.get("content") if isinstance(message, Mapping) else message)
     message = message if isinstance(message, Mapping) else {}
-    content = message.get("content")
-    content = content if isinstance(content, list) else []
-    blocks = [convert_block(block) for block in content if isinstance(block, Mapping)]
     return {
         "type": "message",
         "timestamp": iso_utc(moment) if moment else None,
@@ -99,6 +106,15 @@ def _message_item(agent_id: str, stored: Mapping[str, Any], moment: datetime | N
     }
 
 
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    """A message's content blocks in their API form; one ``encrypted`` block for content the viewer cannot decrypt."""
+    if isinstance(content, Unreadable):
+        return [{"kind": "encrypted", **content.as_api()}]
+    if not isinstance(content, list):
+        return []
+    return [convert_block(block) for block in content if isinstance(block, Mapping)]
+
+
 def _feedback_item(feedback: Mapping[str, Any], moment: datetime | None) -> dict[str, Any]:
     rating = feedback.get("rating")
     comment = feedback.get("comment")
@@ -106,7 +122,7 @@ def _feedback_item(feedback: Mapping[str, Any], moment: datetime | None) -> dict
         "type": "feedback",
         "timestamp": iso_utc(moment) if moment else None,
         "rating": rating if rating in ("up", "down") else None,
-        "comment": comment if isinstance(comment, str) else None,
+        "comment": comment if isinstance(comment, str) else _marker_or_none(comment),
     }
 
 
@@ -282,6 +298,16 @@ def _text_or_none(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else str(json_safe(value))
+
+
+def _text_or_marker(value: Any) -> str | dict[str, str] | None:
+    """`_text_or_none`, or the API's marker of a value the viewer could not decrypt."""
+    return value.as_api() if isinstance(value, Unreadable) else _text_or_none(value)
+
+
+def _marker_or_none(value: Any) -> dict[str, str] | None:
+    """The API's marker of a value the viewer could not decrypt; None for anything else."""
+    return value.as_api() if isinstance(value, Unreadable) else None
 
 
 def _iso_or_none(value: Any) -> str | None:

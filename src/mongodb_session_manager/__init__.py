@@ -1,8 +1,10 @@
 """MongoDB persistence for Strands Agents."""
 
+from .encryption import EncryptionSettings
 from .errors import (
     DocumentTooLargeError,
     DuplicateMessageError,
+    EncryptionKeyError,
     InvalidApplicationNameError,
     InvalidIdError,
     InvalidMetadataKeyError,
@@ -10,6 +12,7 @@ from .errors import (
     SessionDataError,
     SessionException,
     SessionExistsError,
+    SessionKeyErasedError,
     SessionNotFoundError,
     StorageUnavailableError,
 )
@@ -44,6 +47,8 @@ __version__ = "0.6.0"
 __all__ = [
     "DocumentTooLargeError",
     "DuplicateMessageError",
+    "EncryptionKeyError",
+    "EncryptionSettings",
     "FeedbackSNSHook",
     "InvalidApplicationNameError",
     "InvalidIdError",
@@ -59,6 +64,7 @@ __all__ = [
     "SessionDataError",
     "SessionException",
     "SessionExistsError",
+    "SessionKeyErasedError",
     "SessionNotFoundError",
     "StorageUnavailableError",
     "__version__",

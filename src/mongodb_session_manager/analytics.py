@@ -19,6 +19,11 @@ nearest-rank method: of the ``n`` figures sorted, the one at 1-based rank ``ceil
 them from a histogram (one entry per distinct value and day), so memory follows the distinct values, not the
 invocations. The day of a message is the first 10 characters of its ``created_at`` string (strands writes UTC),
 that of a session or a feedback the UTC day of its BSON date.
+
+Encrypted sessions (``encryption=EncryptionSettings(...)``): every figure the dashboard reads is stored clear. A
+metadata filter on a field encrypted deterministically matches its ciphertext, computed with the ``encryption``
+given (one key-vault lookup per field, then cached), or its clear value (sessions written before encryption); a
+field encrypted randomly cannot be filtered on.
 """
 
 import logging
@@ -33,6 +38,8 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from . import documents as docs
+from .encryption import EncryptionSettings, FieldCipher, require_encryption_support, sealer_for
+from .errors import SessionDataError
 
 __all__ = ["MAX_RANGE_DAYS", "TOP_ITEMS", "DashboardQueryError", "dashboard_metrics"]
 
@@ -136,6 +143,7 @@ def dashboard_metrics(
     metadata: Mapping[str, Any] | None = None,
     agent_id: str | None = None,
     model: str | None = None,
+    encryption: EncryptionSettings | None = None,
 ) -> dict[str, Any]:
     """Compute the usage dashboard of a session collection for a range of UTC days (two aggregates).
 
@@ -148,6 +156,9 @@ def dashboard_metrics(
             bounds the scan).
         agent_id: Only this agent's messages, and sessions (and their feedback) that have this agent.
         model: Only messages of agents whose recorded model is this, and sessions that have such an agent.
+        encryption: The sessions' encryption settings (the ``encryption`` extra), for ``metadata`` filters on
+            fields they encrypt: a deterministic field's value is encrypted to match (or its clear value, in sessions
+            written without encryption). Without it such a filter matches clear values only.
 
     Returns:
         ``{"start", "end", "days": [...], "totals": {...}, "tools": [...], "models": [...]}``: one row per day of the
@@ -161,10 +172,13 @@ def dashboard_metrics(
 
     Raises:
         DashboardQueryError: A day is not ``YYYY-MM-DD``, ``end`` is before ``start``, the range is longer than
-            `MAX_RANGE_DAYS` days, or a filter is not a non-empty string (metadata: a dict of valid keys).
+            `MAX_RANGE_DAYS` days, or a filter is not a non-empty string (metadata: a dict of valid keys; not a
+            randomly encrypted field; for a deterministically encrypted one, a string, int, date or bytes).
+        EncryptionKeyError: ``encryption`` cannot use a deterministic field's key (a wrong master key).
         pymongo.errors.PyMongoError: MongoDB failed or is unreachable.
     """
-    query = _check(start, end, application, metadata, agent_id, model)
+    cipher = _cipher(sessions, encryption)
+    query = _check(start, end, application, metadata, agent_id, model, cipher)
     per_day = _aggregate(sessions, _sessions_pipeline(query), _session_hints(query), batchSize=MAX_RANGE_DAYS + 1)
     panels = _aggregate(sessions, _panels_pipeline(query, sessions.name), [_UPDATED_INDEX])
     logger.debug(
@@ -179,7 +193,19 @@ def dashboard_metrics(
 # ----------------------------------------------------------------------------- the request
 
 
-def _check(start: Any, end: Any, application: Any, metadata: Any, agent_id: Any, model: Any) -> _Query:
+def _cipher(sessions: Collection, encryption: EncryptionSettings | None) -> FieldCipher | None:
+    """The field cipher that encrypts deterministic metadata filters (None without ``encryption``; no I/O)."""
+    if encryption is None:
+        return None
+    if not isinstance(encryption, EncryptionSettings):
+        raise TypeError(f"encryption must be an EncryptionSettings, not {type(encryption).__name__}")
+    require_encryption_support()
+    return FieldCipher(sealer_for(sessions.database.client, encryption))
+
+
+def _check(
+    start: Any, end: Any, application: Any, metadata: Any, agent_id: Any, model: Any, cipher: FieldCipher | None
+) -> _Query:
     """Check the arguments of `dashboard_metrics`.
 
     Raises:
@@ -193,7 +219,7 @@ def _check(start: Any, end: Any, application: Any, metadata: Any, agent_id: Any,
     for name, value in (("application", application), ("agent_id", agent_id), ("model", model)):
         if value is not None and (not isinstance(value, str) or value == ""):
             raise DashboardQueryError(f"{name}=<{value!r}> | {name} must be a non-empty string")
-    return _Query(first, last, application, _metadata_terms(metadata), agent_id, model)
+    return _Query(first, last, application, _metadata_terms(metadata, cipher), agent_id, model)
 
 
 def _day(name: str, value: Any) -> date:
@@ -208,8 +234,12 @@ def _day(name: str, value: Any) -> date:
     raise DashboardQueryError(f"{name}=<{value!r}> | {name} must be a date or YYYY-MM-DD")
 
 
-def _metadata_terms(metadata: Any) -> dict[str, Any]:
-    """Equality terms ``{"metadata.<key>": stored value}`` (values stored as the library stores them)."""
+def _metadata_terms(metadata: Any, cipher: FieldCipher | None = None) -> dict[str, Any]:
+    """Equality terms ``{"metadata.<key>": stored value}`` (values stored as the library stores them).
+
+    With a cipher, a deterministically encrypted field's term is ``{"$in": [ciphertext, stored value]}`` (just the
+    stored value while no session wrote one encrypted: its key does not exist yet).
+    """
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -220,8 +250,24 @@ def _metadata_terms(metadata: Any) -> dict[str, Any]:
             docs.validate_metadata_key(key)
         except ValueError as error:
             raise DashboardQueryError(f"metadata=<{key!r}> | {error}") from error
-        terms[f"metadata.{key}"] = docs.encode_value(value)
+        stored = docs.encode_value(value)
+        terms[f"metadata.{key}"] = _encrypted_term(cipher, key, stored) if cipher is not None else stored
     return terms
+
+
+def _encrypted_term(cipher: FieldCipher, key: str, stored: Any) -> Any:
+    """The term matching ``stored`` in metadata field ``key``, encrypted as the field is (see `_metadata_terms`)."""
+    if key not in cipher.deterministic_metadata_fields:
+        try:
+            cipher.metadata_query_value(key, stored)  # refuses a randomly encrypted field, sends nothing
+        except ValueError as error:
+            raise DashboardQueryError(str(error)) from error
+        return stored
+    try:
+        matches, ciphertext = cipher.metadata_query_value(key, stored)
+    except SessionDataError as error:
+        raise DashboardQueryError(f"metadata=<{key!r}> | {error}") from error
+    return {"$in": [ciphertext, stored]} if matches else stored
 
 
 def _session_filter(query: _Query) -> dict[str, Any]:

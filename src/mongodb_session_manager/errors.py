@@ -9,6 +9,7 @@ from strands.types.exceptions import SessionException
 __all__ = [
     "DocumentTooLargeError",
     "DuplicateMessageError",
+    "EncryptionKeyError",
     "InvalidApplicationNameError",
     "InvalidIdError",
     "InvalidMetadataKeyError",
@@ -16,6 +17,7 @@ __all__ = [
     "SessionDataError",
     "SessionException",
     "SessionExistsError",
+    "SessionKeyErasedError",
     "SessionNotFoundError",
     "StorageUnavailableError",
 ]
@@ -52,6 +54,24 @@ class StorageUnavailableError(SessionException):
 
 class SessionDataError(SessionException, ValueError):
     """A value cannot be stored in MongoDB (for example an object BSON cannot encode)."""
+
+
+class EncryptionKeyError(SessionException):
+    """An encrypted value cannot be decrypted or encrypted; nothing is returned in its place and nothing was written.
+
+    Raised when a read meets a ciphertext (client-side field-level encryption) and the repository has no
+    ``encryption=`` settings, or its settings cannot use the value's data key (a wrong master key, no access to
+    the KMS). Never a silent garbage read. The message names the session.
+    """
+
+
+class SessionKeyErasedError(EncryptionKeyError):
+    """The session's data key was erased (``erase_session_keys``): its encrypted fields are gone for good.
+
+    Raised by reads of the session's encrypted fields and by writes to it. Listing and its clear fields (ids,
+    timestamps, counters, metrics) keep working. A process that held the key before the erasure may go on using
+    it until its key cache expires (``EncryptionSettings.key_cache_seconds``).
+    """
 
 
 class InvalidIdError(SessionException, ValueError, TypeError):

@@ -16,6 +16,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from . import documents as docs
+from .encryption import EncryptionSettings, require_encryption_support
 from .manager import MANAGER_KEYWORDS, MongoDBSessionManager, _check_keywords, _named_parameters
 from .pool import MongoDBConnectionPool, describe_client
 from .repository import DEFAULT_LIST_LIMIT, DEFAULT_MAX_EMBEDDED_MESSAGES, MongoDBSessionRepository
@@ -45,6 +46,7 @@ class MongoDBSessionManagerFactory:
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         ttl_hours: float | None = None,
         application_name: str | None = None,
+        encryption: EncryptionSettings | None = None,
         **kwargs: Any,
     ) -> None:
         """Borrow ``client`` if given, otherwise take the shared client from ``MongoDBConnectionPool``.
@@ -62,11 +64,16 @@ class MongoDBSessionManagerFactory:
                 after their last write. None: sessions never expire.
             application_name: Default ``application_name`` for created managers (``create_session_manager``
                 may override it per session): stored on each session they create, never changed afterwards.
+            encryption: Default ``encryption`` (`EncryptionSettings`) for created managers
+                (``create_session_manager`` may override it per session; ``encryption=None`` there turns it off)
+                and for the factory's `list_sessions`. All managers of a factory share one data-key cache.
             **kwargs: ``MongoClient`` options for the pool (for example ``maxPoolSize``). Ignored when
                 ``client`` is given.
 
         Raises:
-            TypeError: A keyword argument is not a ``MongoClient`` option (nothing is connected).
+            TypeError: A keyword argument is not a ``MongoClient`` option, or ``encryption`` is not an
+                `EncryptionSettings` (nothing is connected).
+            ImportError: ``encryption`` without the ``encryption`` extra installed (nothing is connected).
             InvalidApplicationNameError: ``application_name`` is not a non-empty string of at most 128
                 characters without NUL (nothing is connected).
             ValueError: ``minPoolSize`` and ``maxPoolSize`` are both given and conflict, or
@@ -75,6 +82,11 @@ class MongoDBSessionManagerFactory:
         _check_keywords("MongoDBSessionManagerFactory", kwargs, _FACTORY_KEYWORDS)
         docs.check_message_layout(message_storage, max_embedded_messages)
         docs.check_ttl_hours(ttl_hours)
+        if encryption is not None:
+            if not isinstance(encryption, EncryptionSettings):
+                raise TypeError(f"encryption must be an EncryptionSettings, not {type(encryption).__name__}")
+            require_encryption_support()
+        self.encryption = encryption
         self.application_name = docs.check_application_name(application_name)
         self.ttl_hours = ttl_hours
         self._repository: MongoDBSessionRepository | None = None
@@ -125,7 +137,8 @@ class MongoDBSessionManagerFactory:
             collection_name: Overrides the factory's collection.
             **kwargs: Passed to ``MongoDBSessionManager`` (``metadata_fields``, ``metadata_hook``,
                 ``feedback_hook``, ...); ``metadata_fields``, ``message_storage``,
-                ``max_embedded_messages``, ``ttl_hours`` and ``application_name`` default to the factory's.
+                ``max_embedded_messages``, ``ttl_hours``, ``application_name`` and ``encryption`` default to
+                the factory's.
 
         Raises:
             InvalidIdError: ``session_id`` is not a non-empty string.
@@ -141,6 +154,7 @@ class MongoDBSessionManagerFactory:
         kwargs.setdefault("max_embedded_messages", self.max_embedded_messages)
         kwargs.setdefault("ttl_hours", self.ttl_hours)
         kwargs.setdefault("application_name", self.application_name)
+        kwargs.setdefault("encryption", self.encryption)
         return MongoDBSessionManager(
             session_id=session_id,
             client=self._client,
@@ -198,6 +212,7 @@ class MongoDBSessionManagerFactory:
                 message_storage=self.message_storage,
                 max_embedded_messages=self.max_embedded_messages,
                 ttl_hours=self.ttl_hours,
+                encryption=self.encryption,
             )
         return self._repository
 
@@ -233,8 +248,8 @@ def initialize_global_factory(
 ) -> MongoDBSessionManagerFactory:
     """Create the process-wide factory and return it; if one exists, log a warning and return it unchanged.
 
-    Takes the arguments of ``MongoDBSessionManagerFactory`` (``application_name``: the default of every
-    manager it creates).
+    Takes the arguments of ``MongoDBSessionManagerFactory`` (``application_name``, ``encryption``: the defaults of
+    every manager it creates).
 
     Raises:
         TypeError: A keyword argument the factory does not take (nothing is created).

@@ -21,6 +21,7 @@ from . import documents as docs
 from ._guardrails import REDACTED, ModelCalls, Redaction, guardrail_event, watch_model_stream
 from ._metrics import METRICS_FIELD, InvocationMetrics
 from ._off_loop import OffLoopCallbacks
+from .encryption import EncryptionSettings
 from .errors import SessionExistsError
 from .repository import DEFAULT_MAX_EMBEDDED_MESSAGES, MongoDBSessionRepository
 
@@ -59,6 +60,7 @@ class MongoDBSessionManager(RepositorySessionManager):
         max_embedded_messages: int = DEFAULT_MAX_EMBEDDED_MESSAGES,
         ttl_hours: float | None = None,
         application_name: str | None = None,
+        encryption: EncryptionSettings | None = None,
         **kwargs: Any,
     ) -> None:
         """Open (or create) the session.
@@ -82,6 +84,10 @@ class MongoDBSessionManager(RepositorySessionManager):
             application_name: The application this manager runs in; stored on the session when this manager
                 creates it and never changed afterwards (an existing session keeps its own; a different one
                 logs a warning). See `get_application_name`.
+            encryption: Client-side field-level encryption of the session (the ``encryption`` extra; see
+                `EncryptionSettings`): a session this manager creates gets its own data key, and its messages,
+                agent states, system prompt, feedback comments, viewer password and configured metadata fields
+                are stored encrypted. A session created without encryption stays clear.
             **kwargs: pymongo ``MongoClient`` options (``maxPoolSize``, ``w``, ...; names as pymongo
                 spells them, in any case) and the arguments strands' ``RepositorySessionManager`` takes.
 
@@ -89,6 +95,9 @@ class MongoDBSessionManager(RepositorySessionManager):
             InvalidIdError: ``session_id`` is not a non-empty string (nothing is connected).
             InvalidApplicationNameError: ``application_name`` is not a non-empty string of at most 128
                 characters without NUL (nothing is connected).
+            ImportError: ``encryption`` without the ``encryption`` extra installed (nothing is connected).
+            EncryptionKeyError: The session is encrypted and cannot be decrypted with ``encryption`` (none given,
+                a wrong master key); `SessionKeyErasedError` when its keys were erased.
             TypeError: A keyword argument is none of the above (nothing is connected).
             ValueError: ``message_storage``, ``max_embedded_messages`` or ``ttl_hours`` is invalid (nothing is
                 connected).
@@ -110,6 +119,7 @@ class MongoDBSessionManager(RepositorySessionManager):
             max_embedded_messages=max_embedded_messages,
             ttl_hours=ttl_hours,
             application_name=application_name,
+            encryption=encryption,
             **client_options,
         )
         self._invocation_metrics = InvocationMetrics()
@@ -441,6 +451,20 @@ class MongoDBSessionManager(RepositorySessionManager):
             SessionNotFoundError: The session or agent does not exist.
         """
         return self.session_repository.prune_messages(self.session_id, agent_id, keep_last)
+
+    def erase_session_keys(self) -> int:
+        """Delete this session's data keys: its encrypted fields become unreadable everywhere, backups included.
+
+        `MongoDBSessionRepository.erase_session_keys` for this session (needs ``encryption``): later reads and
+        writes of its encrypted fields raise `SessionKeyErasedError`; listing it still works.
+
+        Returns:
+            How many data keys were deleted (0 when they already were).
+
+        Raises:
+            ValueError: This manager has no ``encryption`` settings.
+        """
+        return self.session_repository.erase_session_keys(self.session_id)
 
     # ----------------------------------------------------------------- viewer and lifecycle
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import bson
+from bson.binary import Binary
 from bson.errors import BSONError, InvalidDocument
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, ReturnDocument
 from pymongo.collection import Collection
@@ -35,6 +36,16 @@ from strands.types.session import Session, SessionAgent, SessionMessage
 from . import _guardrails, promotion, transfer
 from . import documents as docs
 from .collection_messages import CollectionMessages
+from .encryption import (
+    AGENT_SEALED_FIELDS,
+    KEY_ID_FIELD,
+    EncryptionSettings,
+    FieldCipher,
+    require_encryption_support,
+    sealer_for,
+    session_key_alt_name,
+    without_ciphertexts,
+)
 from .errors import (
     DocumentTooLargeError,
     SessionDataError,
@@ -95,6 +106,7 @@ class MongoDBSessionRepository(SessionRepository):
         create_indexes: bool = True,
         ttl_hours: float | None = None,
         application_name: str | None = None,
+        encryption: EncryptionSettings | None = None,
         **client_options: Any,
     ) -> None:
         """Connect (or borrow a client) and make sure the collection's indexes exist.
@@ -120,9 +132,16 @@ class MongoDBSessionRepository(SessionRepository):
                 repository never sets an expiry (sessions others gave one still expire).
             application_name: The application this repository writes for: stored in every session it
                 creates (``application_name`` of the session document), never changed afterwards.
+            encryption: Client-side field-level encryption (the ``encryption`` extra): every session this
+                repository creates gets its own data key and its messages, states, feedback comments, viewer
+                password and configured metadata fields are stored encrypted (see `EncryptionSettings`). A
+                session created without encryption stays clear. Without it, reading an encrypted value
+                raises `EncryptionKeyError`.
             **client_options: pymongo ``MongoClient`` options for an owned client.
 
         Raises:
+            ImportError: ``encryption`` is given without the ``encryption`` extra installed (nothing is connected).
+            TypeError: ``encryption`` is not an `EncryptionSettings` (nothing is connected).
             InvalidApplicationNameError: ``application_name`` is not a non-empty string of at most 128
                 characters without NUL (nothing is connected).
             ValueError: ``message_storage`` is not a layout name, ``max_embedded_messages`` is not a
@@ -130,6 +149,11 @@ class MongoDBSessionRepository(SessionRepository):
         """
         self.application_name = docs.check_application_name(application_name)
         docs.check_message_layout(message_storage, max_embedded_messages)
+        if encryption is not None:
+            if not isinstance(encryption, EncryptionSettings):
+                raise TypeError(f"encryption must be an EncryptionSettings, not {type(encryption).__name__}")
+            require_encryption_support()
+        self.encryption = encryption
         self.ttl_hours = ttl_hours
         self._ttl = docs.check_ttl_hours(ttl_hours)
         self.message_storage = message_storage
@@ -146,6 +170,13 @@ class MongoDBSessionRepository(SessionRepository):
         self.client = client
         self.collection: Collection = client[database_name][collection_name]
         self.metadata_fields = list(metadata_fields or [])
+        if encryption is not None:  # queried by equality: indexed like metadata_fields
+            self.metadata_fields += [
+                name for name in encryption.deterministic_metadata_fields if name not in self.metadata_fields
+            ]
+        self._cipher = FieldCipher(sealer_for(client, encryption) if encryption is not None else None)
+        self._session_keys: dict[str, Binary | None] = {}
+        """Per session, its data key id (None: a clear session), as last read or written (see `_session_key`)."""
         self._inline = InlineMessages(self.collection, self._errors, max_embedded_messages, self._ttl)
         self._collection = CollectionMessages(self.collection, self._errors)
         self._layouts: dict[tuple[str, str], str] = {}
@@ -216,16 +247,34 @@ class MongoDBSessionRepository(SessionRepository):
     def create_session(self, session: Session, **kwargs: Any) -> Session:
         """Insert a new session document, with this repository's ``application_name`` when it has one.
 
+        With ``encryption`` the session first gets its own data key in the key vault (one insert; the first
+        creation in the process also makes sure of the key vault's ``keyAltNames`` index), named
+        ``"session:<session_id>"``; a key left by a deleted session of the same id is reused.
+
         Raises:
             SessionExistsError: A session with this id already exists (a strands ``SessionException``);
                 it is left untouched, its ``application_name`` included.
         """
-        docs.validate_ids(session_id=session.session_id)
-        with self._errors(session.session_id):
+        session_id = session.session_id
+        docs.validate_ids(session_id=session_id)
+        document = docs.session_document(session, self._ttl, self.application_name)
+        sealer = self._cipher.sealer
+        key_id, created = None, False
+        if sealer is not None:
+            key_id, created = sealer.create_key(session_key_alt_name(session_id), f"session_id=<{session_id}>")
+            document[KEY_ID_FIELD] = key_id
+            password = document["session_viewer_password"]
+            document["session_viewer_password"] = sealer.encrypt(session_id, password, key_id=key_id)
+        with self._errors(session_id):
             try:
-                self.collection.insert_one(docs.session_document(session, self._ttl, self.application_name))
+                self.collection.insert_one(document)
             except DuplicateKeyError as error:
-                raise SessionExistsError(f"Session {session.session_id} already exists") from error
+                if created:  # the key this call made belongs to no session
+                    sealer.key_vault.delete_one({"_id": key_id})  # type: ignore[union-attr]
+                raise SessionExistsError(f"Session {session_id} already exists") from error
+        if sealer is not None:
+            sealer.recreated(session_id)
+        self._remember_key(session_id, key_id)
         return session
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
@@ -236,11 +285,18 @@ class MongoDBSessionRepository(SessionRepository):
         by a repository without a name) is opened silently and keeps having none.
         """
         docs.validate_ids(session_id=session_id)
-        projection = {"session_id": 1, "session_type": 1, "session_data": 1, docs.APPLICATION_NAME_FIELD: 1}
+        projection = {
+            "session_id": 1,
+            "session_type": 1,
+            "session_data": 1,
+            docs.APPLICATION_NAME_FIELD: 1,
+            KEY_ID_FIELD: 1,
+        }
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, projection)
         if not document:
             return None
+        self._remember_key(session_id, document.get(KEY_ID_FIELD))
         stored = document.get(docs.APPLICATION_NAME_FIELD)
         if self.application_name is not None and stored is not None and stored != self.application_name:
             logger.warning(
@@ -267,7 +323,8 @@ class MongoDBSessionRepository(SessionRepository):
         """Delete a session and everything in it, its message documents and GridFS files included.
 
         The session document goes first (readers stop seeing the session at once); then its message
-        documents and files (two commands, four when it has files in GridFS).
+        documents and files (two commands, four when it has files in GridFS). An encrypted session's data key
+        stays in the key vault (backups still need it): `erase_session_keys` deletes it.
 
         Raises:
             SessionNotFoundError: No such session.
@@ -283,6 +340,7 @@ class MongoDBSessionRepository(SessionRepository):
                 del self._known_agent_data[key]
             for key in [key for key in self._layouts if key[0] == session_id]:
                 del self._layouts[key]
+            self._session_keys.pop(session_id, None)
 
     # ----------------------------------------------------------------- agents
 
@@ -312,7 +370,8 @@ class MongoDBSessionRepository(SessionRepository):
         data = {**docs.agent_data(session_agent), **_config_fields(agent_config)}
         now = docs.utc_now()
         path = docs.agent_path(agent_id)
-        fields = {f"{path}.agent_data": data, f"{path}.created_at": now, f"{path}.updated_at": now}
+        stored = self._seal_agent_data(session_id, data)
+        fields = {f"{path}.agent_data": stored, f"{path}.created_at": now, f"{path}.updated_at": now}
         if self.message_storage == docs.COLLECTION:  # a new agent (no embedded messages) gets the marker
             marked = {**fields, docs.message_storage_path(agent_id): docs.COLLECTION}
             query = {"_id": session_id, f"{path}.messages.0": {"$exists": False}}
@@ -335,6 +394,7 @@ class MongoDBSessionRepository(SessionRepository):
         data = docs.get_path(document, path)
         if data is None:
             return None
+        data = self._cipher.open_fields(session_id, data)
         self._remember(session_id, agent_id, data)
         self._learn(session_id, agent_id, docs.get_path(document, storage_path))
         return docs.session_agent_from(data)
@@ -385,7 +445,7 @@ class MongoDBSessionRepository(SessionRepository):
         if not data:
             logger.debug("session_id=<%s> | agent_id=<%s> | agent unchanged, nothing written", session_id, agent_id)
             return
-        query, update = _agent_update(session_id, agent_id, data)
+        query, update = _agent_update(session_id, agent_id, self._seal_agent_data(session_id, data))
         result = self._update(session_id, query, update)
         if result.matched_count == 0:
             raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
@@ -439,6 +499,7 @@ class MongoDBSessionRepository(SessionRepository):
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(session_message.message_id)
         element = {**_extra_fields(extra_fields), **docs.message_document(session_message)}
+        element = self._seal_element(session_id, element)
         if self._layout(session_id, agent_id) != docs.COLLECTION:
             try:
                 outcome = self._inline.append(session_id, agent_id, message_id, element)
@@ -463,7 +524,9 @@ class MongoDBSessionRepository(SessionRepository):
             self._learn(session_id, agent_id, storage)
             if storage == docs.COLLECTION:
                 element = self._collection.read(session_id, agent_id, message_id)
-        return docs.session_message_from(element) if element is not None else None
+        if element is None:
+            return None
+        return docs.session_message_from(self._cipher.open_element(session_id, element))
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         """Rewrite one message's content (redaction), keeping its ``created_at``.
@@ -473,7 +536,7 @@ class MongoDBSessionRepository(SessionRepository):
         """
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(session_message.message_id)
-        element = docs.message_document(session_message)
+        element = self._seal_element(session_id, docs.message_document(session_message))
         if not self._write_message(
             session_id, agent_id, lambda layout: layout.update(session_id, agent_id, message_id, element)
         ):
@@ -493,7 +556,7 @@ class MongoDBSessionRepository(SessionRepository):
         """
         docs.validate_ids(session_id=session_id, agent_id=agent_id)
         message_id = _check_message_id(session_message.message_id)
-        element = docs.message_document(session_message)
+        element = self._seal_element(session_id, docs.message_document(session_message))
         fields = _extra_fields({_guardrails.GUARDRAIL_EVENT_FIELD: dict(guardrail_event)})
         summary = _guardrails.summary_update(agent_id, message_id, guardrail_event)
         if self._layout(session_id, agent_id) != docs.COLLECTION:
@@ -548,7 +611,8 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session or agent.
         """
-        return [docs.session_message_from(element) for element in self._page(session_id, agent_id, limit, offset)]
+        page = self._page(session_id, agent_id, limit, offset)
+        return [docs.session_message_from(self._cipher.open_element(session_id, element)) for element in page]
 
     def _page(self, session_id: str, agent_id: str, limit: int | None, offset: int) -> list[dict[str, Any]]:
         """A page of an agent's stored elements from its layout (one command; two when it was just promoted)."""
@@ -620,7 +684,8 @@ class MongoDBSessionRepository(SessionRepository):
         Raises:
             SessionNotFoundError: No such session or agent.
         """
-        return [docs.decoded_element(element) for element in self._page(session_id, agent_id, limit, offset)]
+        page = self._page(session_id, agent_id, limit, offset)
+        return [docs.decoded_element(self._cipher.open_element(session_id, element)) for element in page]
 
     def latest_message_document(self, session_id: str, agent_id: str) -> dict[str, Any] | None:
         """Return an agent's message with the highest ``message_id``, as `list_message_documents` shows it.
@@ -645,7 +710,7 @@ class MongoDBSessionRepository(SessionRepository):
                 element = self._collection.latest(session_id, agent_id)
             elif found.elements:
                 element = found.elements[-1]
-        return docs.decoded_element(element) if element is not None else None
+        return docs.decoded_element(self._cipher.open_element(session_id, element)) if element is not None else None
 
     def session_messages(self, session_id: str) -> dict[str, list[dict[str, Any]]]:
         """Return every agent's messages, by agent id, each list as `list_message_documents` gives it.
@@ -667,7 +732,7 @@ class MongoDBSessionRepository(SessionRepository):
         collected = self._collection.session_elements(session_id, moved) if moved else {}
         return {
             agent_id: [
-                docs.decoded_element(element)
+                docs.decoded_element(self._cipher.open_element(session_id, element))
                 for element in (collected[agent_id] if found.storage == docs.COLLECTION else found.elements)
             ]
             for agent_id, found in agents.items()
@@ -1126,7 +1191,8 @@ class MongoDBSessionRepository(SessionRepository):
                     f"(indexed: {sorted({*self.metadata_fields, *self._indexed_metadata_fields()})}); "
                     "add the field to metadata_fields"
                 )
-            terms[f"metadata.{key}"] = docs.encode_value(value)
+            matches, stored = self._cipher.metadata_query_value(key, docs.encode_value(value))
+            terms[f"metadata.{key}"] = stored if matches else {"$in": []}
         return terms
 
     def _indexed_metadata_fields(self) -> set[str]:
@@ -1179,7 +1245,8 @@ class MongoDBSessionRepository(SessionRepository):
         """
         docs.validate_ids(session_id=session_id, multi_agent_id=multi_agent.id)
         now = docs.utc_now()
-        entry = {"state": docs.encode_value(multi_agent.serialize_state()), "created_at": now, "updated_at": now}
+        state = self._seal(session_id, docs.encode_value(multi_agent.serialize_state()))
+        entry = {"state": state, "created_at": now, "updated_at": now}
         update = {"$set": {docs.multi_agent_path(multi_agent.id): entry, "updated_at": now}}
         if self._update(session_id, {"_id": session_id}, update).matched_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
@@ -1191,7 +1258,7 @@ class MongoDBSessionRepository(SessionRepository):
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {path: 1})
         state = docs.get_path(document, path)
-        return docs.decode_value(state) if state is not None else None
+        return docs.decode_value(self._cipher.open(session_id, state)) if state is not None else None
 
     def update_multi_agent(self, session_id: str, multi_agent: "MultiAgentBase", **kwargs: Any) -> None:
         """Replace a multi-agent's serialized state.
@@ -1204,7 +1271,7 @@ class MongoDBSessionRepository(SessionRepository):
         now = docs.utc_now()
         update = {
             "$set": {
-                f"{path}.state": docs.encode_value(multi_agent.serialize_state()),
+                f"{path}.state": self._seal(session_id, docs.encode_value(multi_agent.serialize_state())),
                 f"{path}.updated_at": now,
                 "updated_at": now,
             }
@@ -1229,7 +1296,14 @@ class MongoDBSessionRepository(SessionRepository):
         docs.validate_ids(session_id=session_id)
         metadata = docs.check_metadata_mapping(metadata)
         paths = docs.metadata_paths(metadata)
-        updates = dict(zip(paths, map(docs.encode_value, metadata.values()), strict=True))
+        values = [docs.encode_value(value) for value in metadata.values()]
+        if self._cipher.encrypts_metadata:
+            key_id = self._session_key(session_id)
+            values = [
+                self._cipher.seal_metadata(session_id, key_id, key, value)
+                for key, value in zip(metadata, values, strict=True)
+            ]
+        updates = dict(zip(paths, values, strict=True))
         updates["updated_at"] = docs.utc_now()
         if self._update(session_id, {"_id": session_id}, {"$set": updates}).matched_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
@@ -1241,7 +1315,8 @@ class MongoDBSessionRepository(SessionRepository):
             document = self.collection.find_one({"_id": session_id}, {"metadata": 1})
         if not document:
             return {}
-        return {"metadata": {key: docs.decode_value(value) for key, value in document.get("metadata", {}).items()}}
+        stored = document.get("metadata", {})
+        return {"metadata": {key: docs.decode_value(self._cipher.open_tree(session_id, stored[key])) for key in stored}}
 
     def delete_metadata(self, session_id: str, metadata_keys: str | Sequence[str]) -> None:
         """Remove the given metadata fields, keeping all others (a bare string is one key).
@@ -1270,7 +1345,9 @@ class MongoDBSessionRepository(SessionRepository):
         docs.validate_ids(session_id=session_id)
         now = docs.utc_now()
         entry = docs.encode_value({**feedback, "created_at": now})
-        update = {"$push": {"feedbacks": entry}, "$set": {"updated_at": now}}
+        key_id = self._session_key(session_id)
+        stored = self._cipher.seal_feedback(session_id, key_id, entry) if key_id is not None else entry
+        update = {"$push": {"feedbacks": stored}, "$set": {"updated_at": now}}
         if self._update(session_id, {"_id": session_id}, update).matched_count == 0:
             raise SessionNotFoundError(f"Session {session_id} does not exist")
         return docs.decode_value(entry)
@@ -1280,14 +1357,15 @@ class MongoDBSessionRepository(SessionRepository):
         docs.validate_ids(session_id=session_id)
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {"feedbacks": 1})
-        return [docs.decode_value(entry) for entry in document.get("feedbacks", [])] if document else []
+        entries = document.get("feedbacks", []) if document else []
+        return [docs.decode_value(self._cipher.open_tree(session_id, entry)) for entry in entries]
 
     def get_viewer_password(self, session_id: str) -> str | None:
         """Return the session's Session Viewer password, or None when the session does not exist."""
         docs.validate_ids(session_id=session_id)
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, {"session_viewer_password": 1})
-        return document.get("session_viewer_password") if document else None
+        return self._cipher.open(session_id, document.get("session_viewer_password")) if document else None
 
     # ----------------------------------------------------------------- agent config
 
@@ -1300,7 +1378,7 @@ class MongoDBSessionRepository(SessionRepository):
         with self._errors(session_id):
             document = self.collection.find_one({"_id": session_id}, _config_projection(agent_id))
         data = docs.get_path(document, f"{docs.agent_path(agent_id)}.agent_data")
-        return _config(agent_id, data) if data is not None else None
+        return _config(agent_id, self._cipher.open_fields(session_id, data)) if data is not None else None
 
     def update_agent_config(
         self,
@@ -1332,7 +1410,7 @@ class MongoDBSessionRepository(SessionRepository):
         changed = self._changed_agent_fields(session_id, agent_id, config)
         with self._errors(session_id):
             if changed:
-                query, update = _agent_update(session_id, agent_id, changed)
+                query, update = _agent_update(session_id, agent_id, self._seal_agent_data(session_id, changed))
                 document = self._find_and_update(session_id, query, update, _config_projection(agent_id))
             else:
                 document = self.collection.find_one({"_id": session_id}, _config_projection(agent_id))
@@ -1341,7 +1419,7 @@ class MongoDBSessionRepository(SessionRepository):
             raise SessionNotFoundError(f"Agent {agent_id} in session {session_id} does not exist")
         if changed:
             self._remember(session_id, agent_id, changed, merge=True)
-        return _config(agent_id, data)
+        return _config(agent_id, self._cipher.open_fields(session_id, data))
 
     def set_prompt_metadata(self, session_id: str, agent_id: str, metadata: Mapping[str, Any]) -> None:
         """Store what the application says about an agent's prompt (id, name, version, temperature, ...).
@@ -1380,7 +1458,83 @@ class MongoDBSessionRepository(SessionRepository):
         ]
         with self._errors(session_id):
             rows = list(self.collection.aggregate(pipeline))
-        return [_config(docs.unescape_key(row["key"]), row) for row in rows]
+        return [_config(docs.unescape_key(row["key"]), self._cipher.open_fields(session_id, row)) for row in rows]
+
+    # ----------------------------------------------------------------- encryption
+
+    def erase_session_keys(self, session_id: str) -> int:
+        """Delete the session's data keys from the key vault: its encrypted fields become unreadable for good.
+
+        Crypto-shredding: the ciphertext left in the collections, in GridFS, in exports and in backups can no
+        longer be decrypted by anyone. The session's own key (``"session:<session_id>"``) and the key
+        ``MongoDBStorage`` uses for it (``"storage:<session_id>"``) go in one ``delete``; the session's
+        deterministically encrypted metadata fields, which use keys shared by every session, are removed from its
+        document (one update). Idempotent. Afterwards reads of the session's encrypted fields and writes to it
+        raise `SessionKeyErasedError` at once in this process; another process that fetched the key before
+        may use it until its key cache expires (``EncryptionSettings.key_cache_seconds``), and a process that
+        never fetched it fails at once. Listing the session and its clear fields keep working.
+
+        Returns:
+            How many data keys were deleted (0 when they already were, or the session was never encrypted).
+
+        Raises:
+            ValueError: This repository has no ``encryption`` settings (it does not know the key vault).
+            StorageUnavailableError: MongoDB is unreachable.
+        """
+        docs.validate_ids(session_id=session_id)
+        sealer = self._cipher.sealer
+        if sealer is None:
+            raise ValueError("erase_session_keys needs a repository with encryption=EncryptionSettings(...)")
+        deleted = sealer.erase(session_id)
+        fields = self._cipher.deterministic_metadata_fields
+        if fields:
+            unset = {f"metadata.{name}": "" for name in fields}
+            with self._errors(session_id):
+                self.collection.update_one({"_id": session_id, KEY_ID_FIELD: {"$exists": True}}, {"$unset": unset})
+        logger.debug("session_id=<%s> | keys=<%d> | session keys erased", session_id, deleted)
+        return deleted
+
+    def _remember_key(self, session_id: str, key_id: Any) -> None:
+        """Record a session's data key id as read or written (None: a clear session)."""
+        if self._cipher.sealer is not None:
+            with self._lock:
+                self._session_keys[session_id] = key_id if isinstance(key_id, Binary) else None
+
+    def _session_key(self, session_id: str) -> Binary | None:
+        """The data key id to encrypt this session's writes with; None when they stay clear.
+
+        None without ``encryption`` settings or for a session written without encryption. Known from the
+        session's creation or `read_session`; otherwise read once (one small find), then remembered.
+        """
+        if self._cipher.sealer is None:
+            return None
+        with self._lock:
+            if session_id in self._session_keys:
+                return self._session_keys[session_id]
+        with self._errors(session_id):
+            document = self.collection.find_one({"_id": session_id}, {KEY_ID_FIELD: 1})
+        if document is None:  # no such session: the write itself says so
+            return None
+        key_id = document.get(KEY_ID_FIELD)
+        self._remember_key(session_id, key_id)
+        return key_id if isinstance(key_id, Binary) else None
+
+    def _seal(self, session_id: str, value: Any) -> Any:
+        """A stored-form value, encrypted when the session is."""
+        key_id = self._session_key(session_id)
+        return self._cipher.seal(session_id, key_id, value) if key_id is not None else value
+
+    def _seal_element(self, session_id: str, element: dict[str, Any]) -> dict[str, Any]:
+        """A message element with its content encrypted when the session is."""
+        key_id = self._session_key(session_id)
+        return self._cipher.seal_element(session_id, key_id, element) if key_id is not None else element
+
+    def _seal_agent_data(self, session_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """``agent_data`` fields with the states and system prompt encrypted when the session is."""
+        if self._cipher.sealer is None or not any(name in data for name in AGENT_SEALED_FIELDS):
+            return data
+        key_id = self._session_key(session_id)
+        return self._cipher.seal_agent_data(session_id, key_id, data) if key_id is not None else data
 
     # ----------------------------------------------------------------- plumbing
 
@@ -1530,7 +1684,9 @@ def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
         "updated_at": row.get("updated_at"),
         "application_name": _text_or_none(row.get(docs.APPLICATION_NAME_FIELD)),
         "message_counts": counts,
-        "metadata": {key: docs.decode_value(value) for key, value in (row.get("metadata") or {}).items()},
+        "metadata": {
+            key: docs.decode_value(value) for key, value in without_ciphertexts(row.get("metadata") or {}).items()
+        },
         "expires_at": row.get(docs.EXPIRES_AT_FIELD),
         "legal_hold": row.get(docs.LEGAL_HOLD_FIELD) is True,
     }

@@ -33,6 +33,7 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from . import documents as docs
+from .encryption import KEY_ID_FIELD
 from .errors import SessionException, SessionExistsError, SessionNotFoundError, StorageUnavailableError
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ def export_sessions(
     out: Destination,
     session_ids: Sequence[str] | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
+    *,
+    decrypt: bool = False,
     **list_filters: Any,
 ) -> dict[str, Any]:
     """Write sessions as JSON Lines in canonical MongoDB Extended JSON, one session per line.
@@ -91,6 +94,12 @@ def export_sessions(
     costs one read of its document, plus one find when an agent keeps its messages in the collection
     layout (and one read per GridFS file).
 
+    Encrypted sessions are exported as stored: their ciphertexts (BSON binary subtype 6, ``"subType": "06"``
+    in the line) and their ``encryption_key_id``, so the file is as safe as the database, and erasing the
+    session's keys makes the export unreadable too. `import_sessions` writes them back unchanged: they are
+    readable wherever the key vault holds their keys. With ``decrypt`` every ciphertext is replaced by its
+    clear value and ``encryption_key_id`` is left out: the line imports as a clear session.
+
     Args:
         repository: The repository to export from.
         out: A path (the file is created or truncated) or a text stream open for writing.
@@ -98,6 +107,7 @@ def export_sessions(
             (by ``_id``), or those `MongoDBSessionRepository.list_sessions` returns for ``list_filters``.
         on_progress: Called as ``on_progress(done, total)`` after each session; ``total`` is None when
             it is not known in advance (filters).
+        decrypt: Export clear values (the repository needs ``encryption`` settings with access to the keys).
         **list_filters: Filters of ``repository.list_sessions`` (``prefix``, ``created_after``,
             ``created_before``, ``updated_after``, ``updated_before``, ``metadata``).
 
@@ -106,17 +116,22 @@ def export_sessions(
 
     Raises:
         TypeError: An unknown filter name; nothing was written.
-        ValueError: Both ``session_ids`` and filters are given, or a filter is invalid; nothing was written.
+        ValueError: Both ``session_ids`` and filters are given, a filter is invalid, or ``decrypt`` is asked of
+            a repository without ``encryption`` settings; nothing was written.
         SessionNotFoundError: A session of ``session_ids`` does not exist; nothing was written.
+        EncryptionKeyError: With ``decrypt``: a session's key cannot be used (`SessionKeyErasedError`: it was
+            erased); the lines before it were written (a partial file: write to a path through a temporary name).
         StorageUnavailableError: MongoDB is unreachable.
     """
+    if decrypt and repository.encryption is None:
+        raise ValueError("decrypt=True needs a repository with encryption=EncryptionSettings(...) (the keys)")
     ids, total = _sessions_to_export(repository, session_ids, list_filters)
     summary = {"exported": 0, "messages": 0}
     with ExitStack() as stack:
         stream: IO[str] = (
             stack.enter_context(open(out, "w", encoding="utf-8")) if isinstance(out, str | os.PathLike) else out
         )
-        for line in _export_lines(repository, ids, summary):
+        for line in _export_lines(repository, ids, summary, decrypt):
             stream.write(line)
             if on_progress is not None:
                 on_progress(summary["exported"], total)
@@ -183,16 +198,27 @@ def _listed_ids(repository: MongoDBSessionRepository, filters: dict[str, Any], p
         page = repository.list_sessions(**filters, limit=PAGE_SIZE, cursor=page["next_cursor"])
 
 
-def _export_lines(repository: MongoDBSessionRepository, ids: Iterable[str], summary: dict[str, int]) -> Iterator[str]:
+def _export_lines(
+    repository: MongoDBSessionRepository, ids: Iterable[str], summary: dict[str, int], decrypt: bool = False
+) -> Iterator[str]:
     """One exported line per session that still exists (a session deleted meanwhile is left out)."""
     for session_id in ids:
         document = _complete_session(repository, session_id)
         if document is None:
             logger.debug("session_id=<%s> | session deleted during the export, left out", session_id)
             continue
+        if decrypt:
+            document = _decrypted(repository, session_id, document)
         summary["exported"] += 1
         summary["messages"] += sum(len(agent["messages"]) for agent in document.get("agents", {}).values())
         yield export_line(document)
+
+
+def _decrypted(repository: MongoDBSessionRepository, session_id: str, document: dict[str, Any]) -> dict[str, Any]:
+    """The session document with every ciphertext decrypted and no ``encryption_key_id``: a clear session."""
+    clear: dict[str, Any] = repository._cipher.open_tree(session_id, document)
+    clear.pop(KEY_ID_FIELD, None)
+    return clear
 
 
 def _complete_session(repository: MongoDBSessionRepository, session_id: str) -> dict[str, Any] | None:

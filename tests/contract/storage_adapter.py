@@ -19,7 +19,9 @@ imported it puts MongoDB stand-ins where strands' tests import its shipped backe
 Tests that inspect a backend's own machinery (files, sandboxes, boto clients, the keyword scan's reads,
 InMemoryStorage's synchronous ``clear()``) are deselected by name, each with its reason (`DESELECTED`);
 everything else in the collected modules runs. An entry that matches no collected test is an error.
-Every test gets its own database on the server named by ``MSM_CONTRACT_MONGODB_URI``.
+Every test gets its own database on the server named by ``MSM_CONTRACT_MONGODB_URI``. With
+``MSM_CONTRACT_ENCRYPTED=1`` every stand-in encrypts its blobs (``MongoDBStorage(encryption=...)``: a local master
+key made for the run, the key vault in the test's database).
 """
 
 import hashlib
@@ -34,9 +36,13 @@ import pytest
 from pymongo import MongoClient
 from strands.storage.storage import _EPHEMERAL, _normalize_prefix
 
-from mongodb_session_manager import MongoDBStorage
+from mongodb_session_manager import EncryptionSettings, MongoDBStorage
+from mongodb_session_manager.encryption import generate_local_key
 
 URI_ENV = "MSM_CONTRACT_MONGODB_URI"
+ENCRYPTED_ENV = "MSM_CONTRACT_ENCRYPTED"
+_MASTER_KEY = generate_local_key()
+"""The local master key of an encrypted run."""
 UNREACHABLE_BUCKET = "nonexistent-bucket-xyz"
 UNREACHABLE_URI = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1000&connectTimeoutMS=500"
 
@@ -118,6 +124,14 @@ def _current_database() -> str:
     return _database
 
 
+def _encryption() -> dict[str, Any]:
+    """``encryption=`` for a stand-in when the run is encrypted (nothing otherwise)."""
+    if os.environ.get(ENCRYPTED_ENV) != "1":
+        return {}
+    vault = f"{_current_database()}.keyvault"
+    return {"encryption": EncryptionSettings.local(_MASTER_KEY, key_vault_namespace=vault)}
+
+
 class MongoDBContractMemoryStorage(MongoDBStorage):
     """``InMemoryStorage()`` stand-in: a MongoDBStorage on a fresh collection of the current test's database."""
 
@@ -130,6 +144,7 @@ class MongoDBContractMemoryStorage(MongoDBStorage):
             database_name=_current_database(),
             collection_name=f"memory_{uuid.uuid4().hex[:12]}",
             search_strategy=search_strategy,
+            **_encryption(),
         )
 
 
@@ -144,6 +159,7 @@ class MongoDBContractFileStorage(MongoDBStorage):
             database_name=_current_database(),
             collection_name=f"files_{digest}",
             search_strategy=search_strategy,
+            **_encryption(),
         )
 
 
@@ -157,6 +173,7 @@ class MongoDBContractS3Storage(MongoDBStorage):
             database_name=_current_database(),
             collection_name=f"s3_{bucket}",
             search_strategy=search_strategy,
+            **_encryption(),
         )
         normalized = _normalize_prefix(prefix).rstrip("/")
         self._prefix = f"{normalized}/" if normalized else ""

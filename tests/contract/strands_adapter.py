@@ -14,7 +14,9 @@ vendored here). It
   layout (paths, JSON files, S3 keys, boto client settings) instead of the repository contract.
 
 The message layout of every repository and manager is chosen by ``MSM_CONTRACT_LAYOUT``
-(``embedded``, ``collection`` or ``promoted``: see `LAYOUTS`); the outer test runs the suite once per layout.
+(``embedded``, ``collection``, ``promoted`` or ``encrypted``: see `LAYOUTS`); the outer test runs the suite once
+per layout. ``encrypted`` is ``promoted`` with client-side field-level encryption: a local master key made for the
+run, the key vault in each test's database.
 
 Every test gets its own database on the server named by ``MSM_CONTRACT_MONGODB_URI``; every
 repository or manager a test builds uses that database, so a second manager in the same test (a
@@ -30,7 +32,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from mongodb_session_manager import MongoDBSessionManager, MongoDBSessionRepository
+from mongodb_session_manager import EncryptionSettings, MongoDBSessionManager, MongoDBSessionRepository
+from mongodb_session_manager.encryption import generate_local_key
 
 URI_ENV = "MSM_CONTRACT_MONGODB_URI"
 LAYOUT_ENV = "MSM_CONTRACT_LAYOUT"
@@ -42,7 +45,10 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "embedded": {"message_storage": "embedded"},
     "collection": {"message_storage": "collection"},
     "promoted": {"message_storage": "embedded", "max_embedded_messages": 2},
+    "encrypted": {"message_storage": "embedded", "max_embedded_messages": 2, "encrypted": True},
 }
+_MASTER_KEY = generate_local_key()
+"""The local master key of the ``encrypted`` run."""
 COLLECTION = "sessions"
 
 REPOSITORY_TESTS = "test_repository_session_manager.py"
@@ -109,7 +115,11 @@ def _layout_settings() -> dict[str, Any]:
     name = os.environ.get(LAYOUT_ENV, "embedded")
     if name not in LAYOUTS:
         raise pytest.UsageError(f"{LAYOUT_ENV}={name!r}: expected one of {sorted(LAYOUTS)}")
-    return LAYOUTS[name]
+    settings = dict(LAYOUTS[name])
+    if settings.pop("encrypted", False):
+        vault = f"{_current_database()}.keyvault"
+        settings["encryption"] = EncryptionSettings.local(_MASTER_KEY, key_vault_namespace=vault)
+    return settings
 
 
 def _current_database() -> str:

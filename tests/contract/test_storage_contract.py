@@ -60,9 +60,13 @@ def _passed_per_file(junit: Path) -> Counter[str]:
 @pytest.mark.contract
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("encrypted", [False, True], ids=["clear", "encrypted"])
 @pytest.mark.parametrize("suite", sorted(SUITES))
-def test_strands_storage_contract(mongo_uri: str, tmp_path: Path, suite: str) -> None:
-    """strands' storage protocol and snapshot-session tests pass with MongoDBStorage as the storage."""
+def test_strands_storage_contract(mongo_uri: str, tmp_path: Path, suite: str, encrypted: bool) -> None:
+    """strands' storage protocol and snapshot-session tests pass with MongoDBStorage as the storage.
+
+    ``encrypted``: every storage encrypts its blobs (client-side field-level encryption, a local master key).
+    """
     missing = [dist for module, dist in REQUIRED_MODULES.items() if importlib.util.find_spec(module) is None]
     if missing:
         pytest.fail(f"strands' tests need {', '.join(missing)} installed (dev dependencies)")
@@ -91,6 +95,7 @@ def test_strands_storage_contract(mongo_uri: str, tmp_path: Path, suite: str) ->
     ]
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env["MSM_CONTRACT_MONGODB_URI"] = mongo_uri
+    env["MSM_CONTRACT_ENCRYPTED"] = "1" if encrypted else "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ADAPTER_DIR), str(root), env.get("PYTHONPATH")]))
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=840, check=False)
     output = result.stdout + result.stderr

@@ -146,12 +146,13 @@ def _passed_per_module(junit: Path) -> Counter[str]:
 @pytest.mark.contract
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("layout", ["embedded", "collection", "promoted"])
+@pytest.mark.parametrize("layout", ["embedded", "collection", "promoted", "encrypted"])
 def test_strands_session_contract(mongo_uri: str, tmp_path: Path, layout: str) -> None:
     """strands' repository, file and S3 session tests pass with MongoDB storage in their place, in every layout.
 
     ``promoted`` is the embedded layout with ``max_embedded_messages=2``: agents move to the collection
-    layout during the tests.
+    layout during the tests. ``encrypted`` is ``promoted`` with client-side field-level encryption (a local
+    master key).
     """
     missing = [dist for module, dist in REQUIRED_MODULES.items() if importlib.util.find_spec(module) is None]
     if missing:

@@ -4,13 +4,14 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pymongo.asynchronous.collection import AsyncCollection
 
 from mongodb_session_manager import MongoDBSessionRepository
 from mongodb_session_manager.analytics import DashboardQueryError, dashboard_metrics
 
 from ..database import get_collection, get_field_catalog, get_repository
+from ..encryption import ViewerEncryption
 from ..fields import FieldCatalog
 from ..models import Dashboard
 from ..queries import SearchParameterError, check_filterable, parse_filters
@@ -28,6 +29,7 @@ _DAY_HELP = "YYYY-MM-DD, UTC"
 
 @router.get("/metrics", response_model=Dashboard)
 async def get_metrics(
+    request: Request,
     collection: Annotated[AsyncCollection[Any], Depends(get_collection)],
     repository: Annotated[MongoDBSessionRepository, Depends(get_repository)],
     catalog: Annotated[FieldCatalog, Depends(get_field_catalog)],
@@ -40,12 +42,18 @@ async def get_metrics(
 ) -> dict[str, Any]:
     """Return the dashboard's panels for a range of at most 366 days (two aggregates, in a worker thread).
 
+    The figures are clear in encrypted sessions too; a filter on a deterministically encrypted metadata field is
+    encrypted with the viewer's key (`dashboard_metrics`'s ``encryption``).
+
     Raises:
-        HTTPException: 400 for a bad day, a range that is reversed or too long, or bad filters.
+        HTTPException: 400 for a bad day, a range that is reversed or too long, or bad filters (a randomly
+            encrypted field, or an encrypted one without the key).
     """
+    encryption: ViewerEncryption = request.app.state.encryption
     try:
         metadata = parse_filters(filters)
         if metadata:
+            encryption.check_filters(metadata)
             check_filterable(metadata, await catalog.indexed(collection, set(metadata)))
         first, last = _range(start, end)
         return await asyncio.to_thread(
@@ -57,6 +65,7 @@ async def get_metrics(
             metadata=metadata,
             agent_id=agent or None,
             model=model or None,
+            encryption=encryption.settings,
         )
     except (SearchParameterError, DashboardQueryError) as error:
         raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=str(error)) from error

@@ -11,7 +11,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from mongodb_session_manager import MongoDBSessionRepository, SessionNotFoundError
 from web_common.values import json_safe, parse_timestamp
 
-from ..database import get_collection, get_field_catalog, get_repository
+from ..database import get_collection, get_field_catalog, get_reader, get_repository, get_revealer
+from ..encryption import Revealer, ViewerEncryption, api_value, has_ciphertext
 from ..fields import FieldCatalog
 from ..models import SearchPage, SessionDetail
 from ..queries import (
@@ -40,6 +41,8 @@ _MAX_OFFSET = 2**31 - 1
 
 Collection = Annotated[AsyncCollection[Any], Depends(get_collection)]
 Repository = Annotated[MongoDBSessionRepository, Depends(get_repository)]
+Reader = Annotated[MongoDBSessionRepository, Depends(get_reader)]
+RequestRevealer = Annotated[Revealer, Depends(get_revealer)]
 
 
 @router.get("/search", response_model=SearchPage, dependencies=[Depends(require_backend_password)])
@@ -47,6 +50,7 @@ async def search_sessions(
     request: Request,
     collection: Collection,
     repository: Repository,
+    revealer: RequestRevealer,
     catalog: Annotated[FieldCatalog, Depends(get_field_catalog)],
     session_id: Annotated[
         str | None, Query(description="Start of the id (case-sensitive); anywhere in it with session_id_mode=contains")
@@ -71,8 +75,12 @@ async def search_sessions(
     Message counts come from the library: the page's aggregation computes the embedded ones, and only a
     page with an agent in the collection layout costs one more command (a ``$group`` on the messages).
 
+    Encrypted sessions: a filter on a deterministically encrypted field matches its ciphertext (computed with the
+    viewer's key) or its clear value; the page's encrypted metadata values are decrypted, or shown as markers.
+
     Raises:
-        HTTPException: 400 for bad filters or dates, 422 for a limit above ``MAX_PAGE_SIZE``.
+        HTTPException: 400 for bad filters (a randomly encrypted field, or an encrypted one without the key) or
+            dates, 422 for a limit above ``MAX_PAGE_SIZE``.
     """
     settings = request.app.state.settings
     limit = settings.default_page_size if limit is None else limit
@@ -81,13 +89,17 @@ async def search_sessions(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"limit must be at most {settings.max_page_size}",
         )
+    encryption: ViewerEncryption = request.app.state.encryption
     try:
-        metadata_filters = parse_filters(filters)
+        metadata_filters: dict[str, Any] = parse_filters(filters)
         application_name = parse_application(application)
         created_at = created_at_range(created_at_start, created_at_end)
         if metadata_filters:
+            encryption.check_filters(metadata_filters)
             indexed = await catalog.indexed(collection, set(metadata_filters))
             check_filterable(metadata_filters, indexed)
+            if encryption.needs_encrypting(metadata_filters):
+                metadata_filters = await asyncio.to_thread(encryption.query_values, metadata_filters)
     except SearchParameterError as error:
         raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=str(error)) from error
 
@@ -99,9 +111,18 @@ async def search_sessions(
         _total(collection, match, hint),
     )
     counts = await asyncio.to_thread(_message_counts, repository, page)
+    if any(has_ciphertext(doc.get("metadata")) for doc in page):
+        await asyncio.to_thread(_open_metadata, revealer, page)
     logger.debug("match=<%s> | offset=<%d> | limit=<%d> | total=<%d> | searched sessions", match, offset, limit, total)
     sessions = [_summary(doc, counts.get(doc.get("_id"), {})) for doc in page]
     return {"total": total, "total_capped": capped, "limit": limit, "offset": offset, "sessions": sessions}
+
+
+def _open_metadata(revealer: Revealer, page: list[dict[str, Any]]) -> None:
+    """Decrypt the page's encrypted metadata values in place (markers for those the viewer cannot decrypt)."""
+    for doc in page:
+        if has_ciphertext(doc.get("metadata")):
+            doc["metadata"] = revealer.open_tree(str(doc.get("session_id")), doc["metadata"])
 
 
 async def _page(
@@ -146,7 +167,7 @@ def _summary(document: Mapping[str, Any], message_counts: Mapping[str, int]) -> 
         "created_at": _iso(document.get("created_at")),
         "updated_at": _iso(document.get("updated_at")),
         "application_name": _text_or_none(document.get("application_name")),
-        "metadata": json_safe(document.get("metadata") or {}),
+        "metadata": json_safe(api_value(document.get("metadata") or {})),
         "agent_ids": [str(agent_id) for agent_id in document.get("agent_ids") or []],
         "message_count": sum(message_counts.values()),
         "feedback_counts": {
@@ -167,17 +188,21 @@ def _iso(value: Any) -> str | None:
 
 
 @router.get("/{session_id:path}", response_model=SessionDetail, dependencies=[Depends(require_session_access)])
-async def get_session(session_id: str, collection: Collection, repository: Repository) -> dict[str, Any]:
+async def get_session(
+    session_id: str, collection: Collection, reader: Reader, revealer: RequestRevealer
+) -> dict[str, Any]:
     """Return one session with the unified timeline of all its agents' messages and its feedback.
 
-    The session's fields and its messages (read through the library, in any layout) are read concurrently.
+    The session's fields and its messages (read through the library, in any layout) are read concurrently. An
+    encrypted session's values are decrypted with the viewer's key access; each one it cannot decrypt is shown
+    as a marker, and the timeline loads all the same.
 
     Raises:
         HTTPException: 404 when the session does not exist.
     """
     document, messages = await asyncio.gather(
         _detail(collection, session_id),
-        asyncio.to_thread(_session_messages, repository, session_id),
+        asyncio.to_thread(_session_messages, reader, session_id),
         return_exceptions=True,
     )
     for outcome in (messages, document):  # the library's error first: the same one whichever read ends first
@@ -185,7 +210,9 @@ async def get_session(session_id: str, collection: Collection, repository: Repos
             raise outcome
     if not isinstance(document, Mapping) or not isinstance(messages, Mapping):
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="session not found")
-    return session_detail(document, messages)
+    if has_ciphertext(document):
+        document = await asyncio.to_thread(revealer.open_tree, session_id, document)
+    return session_detail(document, messages, revealer.session_state(document.get("encrypted") is True))
 
 
 async def _detail(collection: AsyncCollection[Any], session_id: str) -> dict[str, Any] | None:

@@ -1,6 +1,6 @@
 // Session detail: facts, metadata, agents and the timeline of messages and feedback.
 
-import { el, formatBytes, jsonText, metadataValue, replaceChildren, timeEl } from "./dom.js";
+import { el, encryptedEl, formatBytes, isEncryptedMarker, jsonText, metadataValue, replaceChildren, timeEl } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
 const RATING_LABELS = { up: "▲ Positive", down: "▼ Negative" };
@@ -32,7 +32,13 @@ function metadataSection(metadata) {
               "div",
               {},
               el("dt", { text: key }),
-              el("dd", {}, typeof value === "object" && value !== null ? el("pre", { text: jsonText(value) }) : metadataValue(value)),
+              el(
+                "dd",
+                {},
+                typeof value === "object" && value !== null && !isEncryptedMarker(value)
+                  ? el("pre", { text: jsonText(value) })
+                  : metadataValue(value),
+              ),
             ),
           ),
         )
@@ -60,13 +66,27 @@ function agentsSection(agents) {
                 "details",
                 { class: "system-prompt" },
                 el("summary", { text: "System prompt" }),
-                el("pre", { class: "wrap", text: agent.system_prompt }),
+                isEncryptedMarker(agent.system_prompt)
+                  ? encryptedEl(agent.system_prompt)
+                  : el("pre", { class: "wrap", text: agent.system_prompt }),
               )
             : null,
         ),
       ),
     ),
   );
+}
+
+const ENCRYPTION_BADGES = {
+  decrypted: "encrypted · decrypted by the viewer",
+  no_key: "encrypted, no key",
+  key_erased: "key erased",
+};
+
+/** What the viewer could do with an encrypted session, as a badge; nothing for a session written in clear. */
+function encryptionBadge(state) {
+  const text = ENCRYPTION_BADGES[state];
+  return text ? el("span", { class: ["badge", "badge-encryption", `encryption-${state}`], text }) : null;
 }
 
 function toolResultContent(content) {
@@ -124,6 +144,8 @@ function renderBlock(block, toolNames) {
         el("span", { class: "muted", text: parts.join(" · ") }),
       );
     }
+    case "encrypted":
+      return el("p", { class: "encrypted-block" }, encryptedEl(block));
     case "reasoning":
       return el(
         "details",
@@ -318,7 +340,11 @@ function feedbackItem(entry) {
       el("span", { class: ["rating", `rating-${rating}`], text: RATING_LABELS[rating] || "● Neutral" }),
       el("span", { class: "tl-when" }, timeEl(entry.timestamp)),
     ),
-    entry.comment ? el("p", { class: "feedback-comment wrap", text: entry.comment }) : null,
+    isEncryptedMarker(entry.comment)
+      ? el("p", { class: "feedback-comment" }, encryptedEl(entry.comment))
+      : entry.comment
+        ? el("p", { class: "feedback-comment wrap", text: entry.comment })
+        : null,
   );
 }
 
@@ -398,7 +424,9 @@ function snapshotAgentsSection(agents) {
                 "details",
                 { class: "system-prompt" },
                 el("summary", { text: "System prompt" }),
-                el("pre", { class: "wrap", text: agent.system_prompt }),
+                isEncryptedMarker(agent.system_prompt)
+                  ? encryptedEl(agent.system_prompt)
+                  : el("pre", { class: "wrap", text: agent.system_prompt }),
               )
             : null,
           el(
@@ -448,7 +476,13 @@ export function createSessionDetail(root) {
         el(
           "header",
           { class: "session-head" },
-          el("div", { class: "session-title" }, el("h3", { class: "session-id", text: session.session_id }), copyLinkButton()),
+          el(
+            "div",
+            { class: "session-title" },
+            el("h3", { class: "session-id", text: session.session_id }),
+            encryptionBadge(session.encryption),
+            copyLinkButton(),
+          ),
           factList([
             ...(session.application_name ? [["Application", session.application_name]] : []),
             ["Created", timeEl(session.created_at)],

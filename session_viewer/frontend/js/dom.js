@@ -34,8 +34,28 @@ export function isDateTimeText(value) {
   return typeof value === "string" && ISO_DATE_TIME.test(value) && !Number.isNaN(new Date(value).getTime());
 }
 
+const ENCRYPTED_STATES = new Set(["no_key", "key_erased"]);
+
+/** Whether a value is the API's marker of an encrypted value the viewer could not decrypt: {encrypted, label}. */
+export function isEncryptedMarker(value) {
+  return (
+    value !== null &&
+    typeof value === "object" &&
+    !Array.isArray(value) &&
+    Object.keys(value).length === 2 &&
+    ENCRYPTED_STATES.has(value.encrypted) &&
+    typeof value.label === "string"
+  );
+}
+
+/** An encrypted value the viewer could not decrypt: its label ("encrypted, no key" or "key erased"). */
+export function encryptedEl(marker) {
+  return el("span", { class: "encrypted-value", dataset: { encrypted: marker.encrypted }, text: marker.label });
+}
+
 /** A metadata value to read: a date-time as the page shows dates (its ISO value in the title), anything else as text. */
 export function metadataValue(value) {
+  if (isEncryptedMarker(value)) return encryptedEl(value);
   return isDateTimeText(value) ? timeEl(value) : valueText(value);
 }
 
@@ -64,6 +84,7 @@ export function jsonText(value) {
 /** Display any metadata value as a short string. */
 export function valueText(value) {
   if (value === null || value === undefined) return "null";
+  if (isEncryptedMarker(value)) return value.label;
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }

@@ -1,7 +1,8 @@
 """What every subcommand shares: where the sessions live, output options, the error policy, progress.
 
-- `store_options` adds ``--uri``, ``--database`` and ``--collection``, collected into a `Store`
-  whose `Store.repository` opens a `MongoDBSessionRepository` that fails fast on an unreachable server.
+- `store_options` adds ``--uri``, ``--database`` and ``--collection``, and the encryption options
+  ``--local-key-file``, ``--key-vault`` and ``--deterministic-field``, collected into a `Store` whose
+  `Store.repository` opens a `MongoDBSessionRepository` that fails fast on an unreachable server.
 - `output_options` adds ``--json`` and ``--debug`` and applies the error policy: an expected failure
   prints one ``error: ...`` line on stderr and exits 1; ``--debug`` shows the traceback instead.
 - `emit_json` prints the one JSON document of ``--json``; `progress` draws a bar on a terminal only.
@@ -22,11 +23,16 @@ from typing import Any, TypeVar
 
 import click
 
+from ..encryption import DEFAULT_KEY_VAULT_NAMESPACE, EncryptionSettings, generate_local_key, load_local_key
 from ..errors import SessionException, StorageUnavailableError
 from ..repository import MongoDBSessionRepository
 
 __all__ = ["CommandError", "Store", "emit_json", "output_options", "progress", "store_options"]
 
+LOCAL_KEY_FILE_ENV = "MONGODB_SESSION_MANAGER_LOCAL_KEY_FILE"
+"""Environment variable read for ``--local-key-file``."""
+KEY_VAULT_ENV = "MONGODB_SESSION_MANAGER_KEY_VAULT"
+"""Environment variable read for ``--key-vault``."""
 SERVER_SELECTION_TIMEOUT_MS = 5000
 """How long the CLI waits for an unreachable server (``serverSelectionTimeoutMS`` in the URI overrides it)."""
 
@@ -54,11 +60,25 @@ def describe_uri(uri: str) -> str:
 
 @dataclass(frozen=True)
 class Store:
-    """Where the sessions live: the values of ``--uri``, ``--database`` and ``--collection``."""
+    """Where the sessions live and how they are encrypted: the values of the shared options.
+
+    Attributes:
+        uri: ``--uri`` (None: ``MONGODB_URI`` was not set either).
+        database: ``--database``.
+        collection: ``--collection``.
+        local_key_file: ``--local-key-file``: a 96-byte ``local`` master key (`save_local_key` writes one);
+            with it the repository encrypts and decrypts (`EncryptionSettings.local`).
+        key_vault: ``--key-vault``: the key vault namespace ``<database>.<collection>``.
+        deterministic_fields: ``--deterministic-field``: the metadata fields the application encrypts
+            deterministically (queried by ``--metadata``, removed by ``sessions erase``).
+    """
 
     uri: str | None
     database: str
     collection: str
+    local_key_file: str | None = None
+    key_vault: str = DEFAULT_KEY_VAULT_NAMESPACE
+    deterministic_fields: tuple[str, ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -76,9 +96,42 @@ class Store:
         except (ImportError, RuntimeError) as error:  # the embedded extra is missing, or its server is stuck
             raise StorageUnavailableError(str(error)) from error
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether a master key was given (``--local-key-file``)."""
+        return self.local_key_file is not None
+
+    def encryption(self, key_vault_only: bool = False) -> EncryptionSettings | None:
+        """The encryption settings of the options: None without ``--local-key-file``.
+
+        Args:
+            key_vault_only: Settings that reach the key vault even without a master key (deleting data keys
+                needs none: a random key stands in and is never used).
+
+        Raises:
+            CommandError: The key file cannot be read.
+            ValueError: It does not hold a 96-byte key, or ``--key-vault`` is not ``<database>.<collection>``.
+        """
+        options: dict[str, Any] = {
+            "key_vault_namespace": self.key_vault,
+            "deterministic_metadata_fields": self.deterministic_fields,
+        }
+        if self.local_key_file is None:
+            return EncryptionSettings.local(generate_local_key(), **options) if key_vault_only else None
+        try:
+            key = load_local_key(self.local_key_file)
+        except OSError as error:
+            raise CommandError(f"cannot read the local key file {self.local_key_file}: {error.strerror}") from error
+        return EncryptionSettings.local(key, **options)
+
     @contextmanager
-    def repository(self) -> Iterator[MongoDBSessionRepository]:
-        """Open a repository on this store that gives up on an unreachable server after a few seconds."""
+    def repository(self, key_vault_only: bool = False) -> Iterator[MongoDBSessionRepository]:
+        """Open a repository on this store that gives up on an unreachable server after a few seconds.
+
+        Args:
+            key_vault_only: Give it the key vault even without ``--local-key-file`` (see `encryption`).
+        """
+        encryption = self.encryption(key_vault_only)
         uri = self.resolved_uri()
         in_uri = _TIMEOUT_IN_URI.search(uri)
         timeout_ms = int(in_uri.group(1)) if in_uri else SERVER_SELECTION_TIMEOUT_MS
@@ -87,6 +140,7 @@ class Store:
                 connection_string=uri,
                 database_name=self.database,
                 collection_name=self.collection,
+                encryption=encryption,
                 serverSelectionTimeoutMS=timeout_ms,
             )
         except StorageUnavailableError as error:
@@ -96,7 +150,7 @@ class Store:
 
 
 def store_options(command: F) -> F:
-    """Add ``--uri``, ``--database`` and ``--collection``; the command receives them as ``store: Store``."""
+    """Add ``--uri``, ``--database``, ``--collection`` and the encryption options; the command gets ``store: Store``."""
 
     @click.option(
         "--uri",
@@ -117,9 +171,51 @@ def store_options(command: F) -> F:
         show_default=True,
         help="Collection holding one document per session.",
     )
+    @click.option(
+        "--local-key-file",
+        envvar=LOCAL_KEY_FILE_ENV,
+        show_envvar=True,
+        metavar="PATH",
+        help="Encrypted sessions: the 96-byte local master key file (save_local_key writes one). "
+        "Needs the 'encryption' extra.",
+    )
+    @click.option(
+        "--key-vault",
+        envvar=KEY_VAULT_ENV,
+        show_envvar=True,
+        default=DEFAULT_KEY_VAULT_NAMESPACE,
+        show_default=True,
+        metavar="DB.COLL",
+        help="Encrypted sessions: the key vault namespace holding the data keys.",
+    )
+    @click.option(
+        "--deterministic-field",
+        "deterministic_fields",
+        multiple=True,
+        metavar="NAME",
+        help="Encrypted sessions: a metadata field encrypted deterministically (as in the application's "
+        "EncryptionSettings). Repeatable.",
+    )
     @functools.wraps(command)
-    def wrapper(*args: Any, uri: str | None, database: str, collection: str, **kwargs: Any) -> Any:
-        return command(*args, store=Store(uri=uri, database=database, collection=collection), **kwargs)
+    def wrapper(
+        *args: Any,
+        uri: str | None,
+        database: str,
+        collection: str,
+        local_key_file: str | None,
+        key_vault: str,
+        deterministic_fields: tuple[str, ...],
+        **kwargs: Any,
+    ) -> Any:
+        store = Store(
+            uri=uri,
+            database=database,
+            collection=collection,
+            local_key_file=local_key_file or None,
+            key_vault=key_vault,
+            deterministic_fields=tuple(deterministic_fields),
+        )
+        return command(*args, store=store, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

@@ -1,4 +1,4 @@
-"""``mongodb-session-manager sessions list|show|export|import|delete|prune``: work on stored sessions."""
+"""``mongodb-session-manager sessions list|show|export|import|delete|erase|prune``: work on stored sessions."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from typing import IO, Any, TypeVar
 
 import click
 
+from ..encryption import session_key_alt_name
+from ..errors import EncryptionKeyError, SessionKeyErasedError
 from ..repository import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, ORPHAN_GRACE
 from ..transfer import ON_CONFLICT, export_sessions, import_sessions
 from .common import CommandError, Store, emit_json, output_options, progress, store_options
@@ -106,7 +108,10 @@ def _filters(**options: Any) -> dict[str, Any]:
 
 @click.group()
 def sessions() -> None:
-    """List, show, export, import, delete and prune stored sessions.
+    """List, show, export, import, delete, erase and prune stored sessions.
+
+    Encrypted sessions: give the master key with --local-key-file (and --key-vault when the key
+    vault is not the default) to read or export them in clear; listing needs no key.
 
     \b
     Examples:
@@ -115,6 +120,7 @@ def sessions() -> None:
       mongodb-session-manager sessions export --created-before 2025-01-01 -o old.jsonl
       mongodb-session-manager sessions import old.jsonl --database archive --on-conflict skip
       mongodb-session-manager sessions delete s-1 s-2 --yes
+      mongodb-session-manager sessions erase s-1 --yes
       mongodb-session-manager sessions prune s-1 --agent assistant --keep-last 50
       mongodb-session-manager sessions prune --orphans
     """
@@ -197,8 +203,9 @@ def show(session_id: str, store: Store, as_json: bool) -> None:
         session = repository.read_session(session_id)
         if session is None:
             raise CommandError(f"unknown session {session_id!r} in {store.namespace}")
-        metadata = repository.get_metadata(session_id).get("metadata", {})
-        messages = repository.session_messages(session_id)
+        with _unreadable(store, session_id):
+            metadata = repository.get_metadata(session_id).get("metadata", {})
+            messages = repository.session_messages(session_id)
     report = {
         "session_id": session.session_id,
         "session_type": str(getattr(session.session_type, "value", session.session_type)),
@@ -259,34 +266,44 @@ def _describe_block(block: Any) -> str:
     metavar="FILE",
     help="Where to write the JSON Lines ('-': stdout). A file is written whole or not at all.",
 )
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="Write encrypted sessions in clear (needs --local-key-file); they import as clear sessions.",
+)
 @store_options
 @output_options
 def export_command(
-    session_ids: tuple[str, ...], output: str, store: Store, as_json: bool, **filter_values: Any
+    session_ids: tuple[str, ...], output: str, decrypt: bool, store: Store, as_json: bool, **filter_values: Any
 ) -> None:
     """Export sessions as JSON Lines (MongoDB Extended JSON, one session per line).
 
     Exports the named sessions, or those matching the filters, or every session. Each line holds
     the whole session with every agent's messages, whatever their layout; bytes and dates are
     exact. Sessions are read one at a time (constant memory). With -o -, the summary goes to
-    stderr. An unknown session fails the command before anything is written.
+    stderr. An unknown session fails the command before anything is written. Encrypted sessions
+    keep their ciphertext (readable again with the same key vault after an import) unless
+    --decrypt is given; a session whose key was erased fails --decrypt.
 
     \b
     Examples:
       mongodb-session-manager sessions export s-1 s-2 -o two.jsonl
       mongodb-session-manager sessions export --prefix user-42- > user-42.jsonl
       mongodb-session-manager sessions export --created-before 2025-01-01 -o old.jsonl --json
+      mongodb-session-manager sessions export s-1 --decrypt --local-key-file master.key -o s-1.jsonl
     """
     filters = _filters(**filter_values)
     if session_ids and filters:
         raise click.UsageError("give session ids or filters, not both")
+    if decrypt and not store.encrypted:
+        raise click.UsageError("--decrypt needs the master key: give --local-key-file (or its environment variable)")
     draw = not as_json and sys.stderr.isatty()
     with store.repository() as repository, progress_callback(draw, "Exporting") as update:
         if output == "-":
-            summary = _export(repository, sys.stdout, session_ids, update, filters)
+            summary = _export(repository, sys.stdout, session_ids, update, filters, decrypt)
         else:
-            summary = _export_to_file(repository, Path(output), session_ids, update, filters)
-    report = {"namespace": store.namespace, "output": output, **summary}
+            summary = _export_to_file(repository, Path(output), session_ids, update, filters, decrypt)
+    report = {"namespace": store.namespace, "output": output, "decrypted": decrypt, **summary}
     to_stderr = output == "-"
     if as_json:
         click.echo(json.dumps(report, indent=2), err=to_stderr)
@@ -299,19 +316,31 @@ def export_command(
 
 
 def _export(
-    repository: Any, out: IO[str], session_ids: tuple[str, ...], update: Any, filters: dict[str, Any]
+    repository: Any,
+    out: IO[str],
+    session_ids: tuple[str, ...],
+    update: Any,
+    filters: dict[str, Any],
+    decrypt: bool = False,
 ) -> dict[str, Any]:
-    return export_sessions(repository, out, session_ids=list(session_ids) or None, on_progress=update, **filters)
+    return export_sessions(
+        repository, out, session_ids=list(session_ids) or None, on_progress=update, decrypt=decrypt, **filters
+    )
 
 
 def _export_to_file(
-    repository: Any, path: Path, session_ids: tuple[str, ...], update: Any, filters: dict[str, Any]
+    repository: Any,
+    path: Path,
+    session_ids: tuple[str, ...],
+    update: Any,
+    filters: dict[str, Any],
+    decrypt: bool = False,
 ) -> dict[str, Any]:
     """Export into ``<path>.partial`` and rename it to ``path`` once complete (removed on failure)."""
     partial = path.with_name(path.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8") as out:
-            summary = _export(repository, out, session_ids, update, filters)
+            summary = _export(repository, out, session_ids, update, filters, decrypt)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -417,6 +446,68 @@ def delete(session_ids: tuple[str, ...], yes: bool, store: Store, as_json: bool)
         emit_json({"namespace": store.namespace, "deleted": ids})
     else:
         click.echo(f"deleted {len(ids)} session(s) from {store.namespace}: {', '.join(ids)}")
+
+
+# ----------------------------------------------------------------- erase
+
+
+@sessions.command()
+@click.argument("session_ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@store_options
+@output_options
+def erase(session_ids: tuple[str, ...], yes: bool, store: Store, as_json: bool) -> None:
+    """Erase encrypted sessions' data keys: their encrypted fields become unreadable for good.
+
+    Deletes each session's data keys from the key vault (--key-vault; no master key needed), so
+    its ciphertext can no longer be decrypted anywhere: the collections, exports and backups.
+    The session stays listed with its clear fields (ids, dates, counts); 'sessions delete'
+    removes it. A session that was deleted already, or never encrypted, is accepted (its keys
+    are erased if any are left). Values of --deterministic-field fields, whose keys all sessions
+    share, are removed from the session. Asks for confirmation on a terminal; pass --yes in
+    scripts (without a terminal, --yes is required). Processes that read the session in the
+    last minute may still hold its key in their cache for that long.
+
+    \b
+    Examples:
+      mongodb-session-manager sessions erase s-1
+      mongodb-session-manager sessions erase s-1 s-2 --key-vault encryption.__keyVault --yes --json
+    """
+    ids = list(dict.fromkeys(session_ids))
+    with store.repository(key_vault_only=True) as repository:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.UsageError("refusing to erase keys without --yes when stdin is not a terminal")
+            click.confirm(
+                f"Erase the data keys of {len(ids)} session(s) in {store.key_vault}: {', '.join(ids)}? "
+                "Their encrypted fields become unreadable for good (backups included)",
+                abort=True,
+            )
+        erased = {session_id: repository.erase_session_keys(session_id) for session_id in ids}
+    if as_json:
+        emit_json({"namespace": store.namespace, "key_vault": store.key_vault, "keys_deleted": erased})
+        return
+    for session_id, count in erased.items():
+        note = "" if count else " (none left: already erased, or never encrypted)"
+        click.echo(f"{session_id}: {count} data key(s) deleted from {store.key_vault}{note}")
+
+
+@contextlib.contextmanager
+def _unreadable(store: Store, session_id: str) -> Iterator[None]:
+    """Turn a failure to decrypt a session into one line saying why and what to do."""
+    try:
+        yield
+    except SessionKeyErasedError as error:
+        raise CommandError(
+            f"session {session_id!r} cannot be decrypted: its data key {session_key_alt_name(session_id)!r} is not "
+            f"in the key vault {store.key_vault} (erased with 'sessions erase', or the wrong --key-vault)"
+        ) from error
+    except EncryptionKeyError as error:
+        if store.encrypted:
+            raise
+        raise CommandError(
+            f"session {session_id!r} is encrypted: give its master key with --local-key-file (and --key-vault)"
+        ) from error
 
 
 # ----------------------------------------------------------------- prune

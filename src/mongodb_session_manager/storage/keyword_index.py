@@ -72,6 +72,7 @@ def pipeline(terms: list[str], match: dict[str, Any], depth: int) -> list[dict[s
                 "compression": 1,
                 "length": 1,
                 "scan": 1,
+                "encryption_key_id": 1,
                 "score": {"$size": {"$setIntersection": [{"$literal": terms}, words]}},
             }
         },

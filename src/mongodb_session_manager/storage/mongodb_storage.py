@@ -20,10 +20,13 @@ from pymongo.errors import DuplicateKeyError
 from strands.storage.storage import _NAMESPACED, StorageSearchResult, _normalize_key, _normalize_prefix
 from strands.types.exceptions import StorageError
 
+from ..encryption import KEY_ID_FIELD, EncryptionSettings, is_encrypted, require_encryption_support
+from ..errors import SessionException, SessionKeyErasedError
 from ..manager import _check_keywords
 from . import keyword_index
 from .blobs import INLINE_LIMIT, BlobFiles, check_compression, pack, unpack
 from .loop_clients import LoopClients
+from .sealed_blobs import BlobSealer, missing_settings
 
 if TYPE_CHECKING:
     from strands.storage.search.types import SearchStrategy
@@ -50,6 +53,7 @@ class _Collection:
     collection_name: str
     ttl: timedelta | None
     indexes_ready: bool = False
+    sealer: BlobSealer | None = None
 
 
 class MongoDBStorage:
@@ -62,6 +66,11 @@ class MongoDBStorage:
 
     Each event loop gets its own ``AsyncMongoClient`` (strands runs synchronous agent calls in fresh
     loops), closed when its loop ends.
+
+    With ``encryption`` every blob is encrypted in this process with the data key of its storage session
+    (``session/<session_id>/...`` keys: the session id; other keys: their first path segment), its content
+    words are not indexed (``search`` decrypts and scans encrypted entries), and `erase_session_keys` makes a
+    session's blobs unreadable. Keys, lengths and expiries stay clear.
 
     Example:
         ```python
@@ -83,6 +92,7 @@ class MongoDBStorage:
         compress: Literal["zstd", "gzip"] | None = None,
         ttl: float | timedelta | None = None,
         search_strategy: SearchStrategy[MongoDBStorage] | None = None,
+        encryption: EncryptionSettings | None = None,
         **client_options: Any,
     ) -> None:
         """Prepare the storage (no command is sent before the first operation).
@@ -99,24 +109,38 @@ class MongoDBStorage:
             ttl: Seconds (or a ``timedelta``) after its last write when a key expires: it is no longer read,
                 listed or found at once, and a TTL index removes it within a minute or so.
             search_strategy: A strands search strategy: ``write`` indexes each entry with it and ``search``
-                delegates to it instead of the built-in keyword index.
+                delegates to it instead of the built-in keyword index. It gets clear content, even with
+                ``encryption``: whatever index it keeps holds it.
+            encryption: Client-side field-level encryption of the blobs (the ``encryption`` extra): one data key
+                per storage session in the key vault (alt name ``"storage:<session>"``), the key vault client
+                opened with this storage's connection settings. Blobs written without it stay readable.
             **client_options: pymongo ``AsyncMongoClient`` options for owned clients (any case).
 
         Raises:
-            TypeError: A keyword argument is not a pymongo client option (nothing is connected).
+            TypeError: A keyword argument is not a pymongo client option, or ``encryption`` is not an
+                `EncryptionSettings` (nothing is connected).
             ValueError: ``compress`` or ``ttl`` is invalid.
-            ImportError: ``compress="zstd"`` without the zstandard package.
+            ImportError: ``compress="zstd"`` without the zstandard package, or ``encryption`` without the
+                ``encryption`` extra.
         """
         _check_keywords("MongoDBStorage", client_options, _PARAMETERS)
         check_compression(compress)
+        if encryption is not None:
+            if not isinstance(encryption, EncryptionSettings):
+                raise TypeError(f"encryption must be an EncryptionSettings, not {type(encryption).__name__}")
+            require_encryption_support()
         if client is not None and client_options:
             logger.warning("options=<%s> | client options ignored for a borrowed client", sorted(client_options))
         if client is None and connection_string is None:
             from ..embedded import default_connection_string
 
             connection_string = default_connection_string()
-        clients = LoopClients(connection_string, client, {"tz_aware": True, **client_options})
+        options = {"tz_aware": True, **client_options}
+        clients = LoopClients(connection_string, client, options)
         self._collection = _Collection(clients, database_name, collection_name, _ttl(ttl))
+        if encryption is not None:
+            arguments = {"host": connection_string, **options} if client is None else _client_arguments(client)
+            self._collection.sealer = BlobSealer(encryption, arguments)
         self._compress = compress
         self._search_strategy = search_strategy
         self._prefix = ""
@@ -125,14 +149,19 @@ class MongoDBStorage:
         """Store ``data`` under ``key``, replacing any previous value.
 
         Raises:
-            StorageError: The key is invalid or the write failed.
+            StorageError: The key is invalid or the write failed (with ``encryption``: its cause is a
+                `SessionKeyErasedError` when the key's session was erased, an `EncryptionKeyError` when the
+                master key cannot be used).
         """
         normalized = _normalize_key(key)
         full_key = f"{self._prefix}{normalized}"
         blob = bytes(data)
         with _failures(f"Failed to write '{key}' to MongoDB"):
             collection, files = await self._handles(prepare=True)
-            document, large = await _cpu_bound(len(blob), self._encode, full_key, blob)
+            if self._collection.sealer is not None:  # key-vault I/O on a session's first write: off the loop
+                document, large = await asyncio.to_thread(self._encode_sealed, self._collection.sealer, full_key, blob)
+            else:
+                document, large = await _cpu_bound(len(blob), self._encode, full_key, blob)
             expires_at = self._expires_at()
             if expires_at is not None:
                 document["expires_at"] = expires_at
@@ -149,7 +178,9 @@ class MongoDBStorage:
         """Return the bytes stored under ``key``, or None if there are none (or they expired).
 
         Raises:
-            StorageError: The key is invalid or the read failed.
+            StorageError: The key is invalid or the read failed (an encrypted blob: its cause is a
+                `SessionKeyErasedError` when its session was erased, an `EncryptionKeyError` when this storage
+                has no ``encryption`` settings or cannot use the key).
         """
         full_key = f"{self._prefix}{_normalize_key(key)}"
         with _failures(f"Failed to read '{key}' from MongoDB"):
@@ -190,7 +221,8 @@ class MongoDBStorage:
 
         Scores as strands' keyword strategy does (distinct query words, stop words left out, found in the
         key relative to this view, without its extension, or in the content), from indexes; ties in key order.
-        With a ``search_strategy``, delegates to it.
+        Encrypted entries have no indexed content words: each one in the view is read, decrypted and scored
+        here (those of an erased session are left out). With a ``search_strategy``, delegates to it.
 
         Raises:
             StorageError: The search failed.
@@ -220,9 +252,34 @@ class MongoDBStorage:
         scoped._namespaced = _NAMESPACED  # type: ignore[attr-defined]
         return scoped
 
+    async def erase_session_keys(self, session_id: str) -> int:
+        """Delete a session's data keys from the key vault: its encrypted blobs become unreadable for good.
+
+        The keys `MongoDBSessionRepository.erase_session_keys` deletes (``"storage:<session_id>"`` and
+        ``"session:<session_id>"``), in one command. The blobs stay (``list`` shows their keys; ``delete``
+        removes them); reading one raises `StorageError` caused by `SessionKeyErasedError`, and so does a write
+        to that session in this process. Idempotent.
+
+        Returns:
+            How many data keys were deleted.
+
+        Raises:
+            ValueError: This storage has no ``encryption`` settings.
+            StorageError: The key vault is unreachable.
+        """
+        sealer = self._collection.sealer
+        if sealer is None:
+            raise ValueError("erase_session_keys needs a MongoDBStorage with encryption=EncryptionSettings(...)")
+        with _failures(f"Failed to erase the keys of session '{session_id}'"):
+            deleted = await asyncio.to_thread(sealer.erase, session_id)
+        logger.debug("session_id=<%s> | keys=<%d> | storage session keys erased", session_id, deleted)
+        return deleted
+
     async def close(self) -> None:
         """Close the clients this storage opened (a borrowed client stays open); for it and all its views."""
         await self._collection.clients.close()
+        if self._collection.sealer is not None:
+            self._collection.sealer.close()
 
     async def __aenter__(self) -> MongoDBStorage:
         """Return the storage itself."""
@@ -259,6 +316,19 @@ class MongoDBStorage:
             return document, stored
         document["data"] = stored
         document.update(keyword_index.document_fields(full_key, blob))
+        return document, None
+
+    def _encode_sealed(self, sealer: BlobSealer, full_key: str, blob: bytes) -> tuple[dict[str, Any], bytes | None]:
+        """`_encode` for an encrypted blob: compressed, then encrypted; key words only (the entry is scanned)."""
+        stored, compression = pack(blob, self._compress)
+        ciphertext, key_id = sealer.seal(full_key, stored)
+        document: dict[str, Any] = {"_id": full_key, "length": len(blob), KEY_ID_FIELD: key_id}
+        if compression is not None:
+            document["compression"] = compression
+        document.update(keyword_index.document_fields(full_key, None))
+        if len(ciphertext) > INLINE_LIMIT:
+            return document, bytes(ciphertext)
+        document["data"] = ciphertext
         return document, None
 
     async def _replace(
@@ -302,19 +372,33 @@ class MongoDBStorage:
         stored = bytes(document["data"]) if file_id is None else await files.download(file_id)
         if stored is None:
             return None
-        blob = await _cpu_bound(len(stored), unpack, stored, document.get("compression"))
+        if document.get(KEY_ID_FIELD) is not None or is_encrypted(document.get("data")):
+            blob = await asyncio.to_thread(self._open_sealed, document["_id"], stored, document.get("compression"))
+        else:
+            blob = await _cpu_bound(len(stored), unpack, stored, document.get("compression"))
         if len(blob) != document.get("length", len(blob)):
             raise StorageError(f"'{document['_id']}' holds {len(blob)} bytes, not the {document['length']} written")
         return blob
+
+    def _open_sealed(self, full_key: str, stored: bytes, compression: str | None) -> bytes:
+        """Decrypt, then decompress, an encrypted blob (in a worker thread: the key vault may be asked)."""
+        sealer = self._collection.sealer
+        if sealer is None:
+            raise missing_settings(full_key)
+        return unpack(sealer.open(full_key, stored), compression)
 
     async def _scored(self, collection: Any, files: BlobFiles, terms: builtins.list[str], cursor: Any) -> Any:
         """Yield a search result for each scoring document of the aggregation ``cursor``."""
         async for document in cursor:
             key = document["_id"][len(self._prefix) :]
-            if "file_id" in document:
-                blob = await self._read(collection, files, document["_id"])
-            else:
-                blob = await self._blob(files, document)
+            try:
+                if "file_id" in document:
+                    blob = await self._read(collection, files, document["_id"])
+                else:
+                    blob = await self._blob(files, document)
+            except SessionKeyErasedError:  # crypto-shredded: as good as deleted
+                logger.debug("key=<%s> | search left out an entry whose session keys were erased", document["_id"])
+                continue
             if blob is None:
                 continue
             score = keyword_index.scan_score(terms, key, blob) if document.get("scan") else document["score"]
@@ -338,13 +422,29 @@ _PARAMETERS = frozenset(inspect.signature(MongoDBStorage.__init__).parameters) -
 
 @contextlib.contextmanager
 def _failures(message: str) -> Iterator[None]:
-    """Raise every failure inside the block as a `StorageError` with ``message`` (chained to the cause)."""
+    """Raise every failure inside the block as a `StorageError` with ``message`` (chained to the cause).
+
+    The package's own errors (an erased key, a missing master key) add their message to it.
+    """
     try:
         yield
     except StorageError:
         raise
+    except SessionException as error:
+        raise StorageError(f"{message}: {error}") from error
     except Exception as error:
         raise StorageError(message) from error
+
+
+def _client_arguments(client: AsyncMongoClient[Any]) -> dict[str, Any]:
+    """The arguments a borrowed ``AsyncMongoClient`` was built with: its key vault client is built alike."""
+    arguments = getattr(client, "_init_kwargs", None)
+    if not isinstance(arguments, dict):
+        raise TypeError(
+            "encryption with a borrowed client needs a pymongo AsyncMongoClient; "
+            "give MongoDBStorage a connection_string"
+        )
+    return dict(arguments)
 
 
 def _key_range(prefix: str) -> dict[str, Any]:
