@@ -25,6 +25,7 @@ from strands.types.session import Session, SessionAgent, SessionMessage, Session
 from mongodb_session_manager import (
     EncryptionKeyError,
     EncryptionSettings,
+    InvalidIdError,
     MongoDBSessionManager,
     MongoDBSessionManagerFactory,
     MongoDBSessionRepository,
@@ -478,6 +479,31 @@ def test_erase_needs_encryption_settings_and_the_manager_erases_its_own_session(
     assert session_manager.erase_session_keys() == 1
     with pytest.raises(SessionKeyErasedError):
         session_manager.update_metadata({"address": "new"})
+
+
+def test_a_manager_or_the_factory_erases_any_session_by_id_and_refuses_bad_ids(client, database_name, settings):
+    repo = repository(client, database_name, encryption=settings)
+    new_session(repo, "other")
+    new_session(repo, "third")
+    session_manager = manager(client, database_name, encryption=settings)
+    converse(session_manager)
+
+    assert session_manager.erase_session_keys("other") == 1
+    factory = MongoDBSessionManagerFactory(
+        client=client, database_name=database_name, collection_name=COLLECTION, encryption=settings
+    )
+    assert factory.erase_session_keys("third") == 1
+    for bad in ({"$ne": None}, ["third"], "", 5):
+        with pytest.raises(InvalidIdError):
+            session_manager.erase_session_keys(bad)
+        with pytest.raises(InvalidIdError):
+            factory.erase_session_keys(bad)
+
+    fresh = repository(client, database_name, encryption=settings)
+    for erased in ("other", "third"):
+        with pytest.raises(SessionKeyErasedError):
+            fresh.read_agent(erased, AGENT)
+    assert fresh.list_messages("s-1", AGENT)  # the manager's own session is untouched
 
 
 def test_a_session_deleted_and_created_again_gets_a_working_key(client, database_name, settings):

@@ -199,6 +199,22 @@ class MongoDBSessionManagerFactory:
             application_name=application_name,
         )
 
+    def erase_session_keys(self, session_id: str) -> int:
+        """Delete one session's data keys (crypto-shredding), without opening a manager for it.
+
+        `MongoDBSessionRepository.erase_session_keys` on the shared client: the session's encrypted fields
+        become unreadable everywhere, backups included; listing it still works.
+
+        Returns:
+            How many data keys were deleted (0 when they already were).
+
+        Raises:
+            InvalidIdError: ``session_id`` is not a non-empty string (nothing was sent).
+            ValueError: The factory has no ``encryption`` settings.
+            RuntimeError: If the factory was closed.
+        """
+        return self._sessions().erase_session_keys(session_id)
+
     def _sessions(self) -> MongoDBSessionRepository:
         """The repository the factory's own reads use (built once, on the shared client)."""
         if self._closed:

@@ -452,19 +452,21 @@ class MongoDBSessionManager(RepositorySessionManager):
         """
         return self.session_repository.prune_messages(self.session_id, agent_id, keep_last)
 
-    def erase_session_keys(self) -> int:
-        """Delete this session's data keys: its encrypted fields become unreadable everywhere, backups included.
+    def erase_session_keys(self, session_id: str | None = None) -> int:
+        """Delete a session's data keys: its encrypted fields become unreadable everywhere, backups included.
 
-        `MongoDBSessionRepository.erase_session_keys` for this session (needs ``encryption``): later reads and
-        writes of its encrypted fields raise `SessionKeyErasedError`; listing it still works.
+        `MongoDBSessionRepository.erase_session_keys` for this session, or for ``session_id`` when given (needs
+        ``encryption``): later reads and writes of its encrypted fields raise `SessionKeyErasedError`; listing
+        it still works.
 
         Returns:
             How many data keys were deleted (0 when they already were).
 
         Raises:
+            InvalidIdError: ``session_id`` is given and is not a non-empty string (nothing was sent).
             ValueError: This manager has no ``encryption`` settings.
         """
-        return self.session_repository.erase_session_keys(self.session_id)
+        return self.session_repository.erase_session_keys(self.session_id if session_id is None else session_id)
 
     # ----------------------------------------------------------------- viewer and lifecycle
 
