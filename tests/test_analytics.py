@@ -1,6 +1,5 @@
 """The usage dashboard (`analytics.dashboard_metrics`): exact numbers over both layouts, filters, ranges, plans."""
 
-import copy
 import math
 import random
 import uuid
@@ -8,12 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, MongoClient, monitoring
+from pymongo import ASCENDING, MongoClient
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from mongodb_session_manager import MongoDBSessionRepository
 from mongodb_session_manager.analytics import MAX_RANGE_DAYS, DashboardQueryError, dashboard_metrics
 from mongodb_session_manager.documents import escape_key, session_document
+from plan_support import Commands, stages
 
 COLLECTION = "sessions"
 MESSAGES = f"{COLLECTION}.messages"
@@ -410,37 +410,6 @@ def test_a_request_costs_two_aggregates(sessions, command_log, filters) -> None:
     command_log.clear()
     dashboard_metrics(sessions, D1, date(2025, 12, 31), **filters)
     assert command_log.commands == ["aggregate", "aggregate"]
-
-
-class Commands(monitoring.CommandListener):
-    """Every command sent, in full."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in {"hello", "isMaster", "ismaster", "ping", "endSessions"}:
-            self.sent.append(copy.deepcopy(dict(event.command)))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-def stages(plan) -> list[dict]:
-    """Every plan stage in an explain reply, however the server nests them."""
-    found = []
-    if isinstance(plan, dict):
-        if "stage" in plan:
-            found.append(plan)
-        for value in plan.values():
-            found += stages(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            found += stages(value)
-    return found
 
 
 def many_sessions(count: int) -> tuple[list[dict], list[dict]]:

@@ -1,34 +1,17 @@
 """Listing sessions: filters, newest-first keyset paging, summaries in both layouts, one indexed query a page."""
 
-import copy
 from datetime import timedelta
 
 import pytest
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from mongodb_session_manager import MongoDBSessionManagerFactory, MongoDBSessionRepository
 from mongodb_session_manager.documents import session_document, utc_now
+from plan_support import Commands, stages
 
 COLLECTION = "sessions"
 MANY = 10_000
-
-
-class Commands(monitoring.CommandListener):
-    """Every command sent, in full (``CommandLog`` keeps only the names)."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in {"hello", "isMaster", "ismaster", "ping", "endSessions"}:
-            self.sent.append(copy.deepcopy(dict(event.command)))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def make_repo(client, database_name, **kwargs) -> MongoDBSessionRepository:
@@ -57,20 +40,6 @@ def all_ids(repo, **filters) -> list[str]:
         cursor = result["next_cursor"]
         if cursor is None:
             return ids
-
-
-def stages(plan) -> list[dict]:
-    """Every plan stage in an explain reply, however the server nests them."""
-    found = []
-    if isinstance(plan, dict):
-        if "stage" in plan:
-            found.append(plan)
-        for value in plan.values():
-            found += stages(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            found += stages(value)
-    return found
 
 
 @pytest.fixture
