@@ -105,6 +105,7 @@ class Revealer:
         self.unreadable: str | None = None
         """The state of the values it could not decrypt (`KEY_ERASED` wins over `NO_KEY`); None when none."""
         self._failed: dict[bytes, Unreadable] = {}
+        self._revealing = _RevealingCipher(self)
 
     def open(self, session_id: str, value: Any) -> Any:
         """The stored form ``value`` holds when it is a ciphertext (or its `Unreadable`); anything else as it is.
@@ -131,14 +132,8 @@ class Revealer:
         return failed
 
     def open_tree(self, session_id: str, value: Any) -> Any:
-        """``value`` with every ciphertext inside it (dicts and lists walked) opened by `open`."""
-        if is_encrypted(value):
-            return self.open(session_id, value)
-        if type(value) is dict:
-            return {key: self.open_tree(session_id, item) for key, item in value.items()}
-        if type(value) is list:
-            return [self.open_tree(session_id, item) for item in value]
-        return value
+        """``value`` with every ciphertext inside it opened by `open` (the library's walk, `FieldCipher.open_tree`)."""
+        return self._revealing.open_tree(session_id, value)
 
     def session_state(self, encrypted: bool) -> str:
         """What the viewer could do with a session: `NOT_ENCRYPTED`, `DECRYPTED`, `NO_KEY` or `KEY_ERASED`.
@@ -154,7 +149,7 @@ class Revealer:
 
     def reader(self, client: MongoClient[Any], database_name: str, collection_name: str) -> MongoDBSessionRepository:
         """The library's reader of one collection that decrypts through this revealer (markers, not errors)."""
-        return _RevealingRepository(self, client, database_name, collection_name)
+        return _RevealingRepository(self._revealing, client, database_name, collection_name)
 
 
 class _RevealingCipher(FieldCipher):
@@ -172,8 +167,10 @@ class _RevealingCipher(FieldCipher):
 class _RevealingRepository(MongoDBSessionRepository):
     """A read-only `MongoDBSessionRepository` whose readers decrypt through a `Revealer` (sends nothing when made)."""
 
-    def __init__(self, revealer: Revealer, client: MongoClient[Any], database_name: str, collection_name: str) -> None:
-        sealer = revealer.cipher.sealer
+    def __init__(
+        self, cipher: _RevealingCipher, client: MongoClient[Any], database_name: str, collection_name: str
+    ) -> None:
+        sealer = cipher.sealer
         super().__init__(
             client=client,
             database_name=database_name,
@@ -181,7 +178,7 @@ class _RevealingRepository(MongoDBSessionRepository):
             create_indexes=False,
             encryption=sealer.settings if sealer is not None else None,
         )
-        self._cipher = _RevealingCipher(revealer)
+        self._cipher = cipher
 
 
 class ViewerEncryption:
