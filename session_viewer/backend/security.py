@@ -100,6 +100,20 @@ def _record_failure(request: Request, client: str, session_id: str | None = None
         logger.warning("session_id=<%s> | too many wrong passwords for this session, throttled", session_id)
 
 
+def _admit_backend_password(request: Request, client: str, authorization: str | None) -> bool:
+    """Whether the request carries the backend password; a throttled client is refused first (429, unchecked).
+
+    The right password clears the client's failures; a wrong bearer token counts as one.
+    """
+    _refuse_blocked_client(request, client)
+    if _has_backend_password(request, authorization):
+        _throttle(request).clients.clear(client)
+        return True
+    if _bearer_token(authorization) is not None:
+        _record_failure(request, client)
+    return False
+
+
 async def require_backend_password(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """Dependency: allow only requests carrying ``Authorization: Bearer <BACKEND_PASSWORD>``.
 
@@ -108,12 +122,8 @@ async def require_backend_password(request: Request, authorization: Annotated[st
             right password.
     """
     client = _client(request)
-    _refuse_blocked_client(request, client)
-    if _has_backend_password(request, authorization):
-        _throttle(request).clients.clear(client)
+    if _admit_backend_password(request, client, authorization):
         return
-    if _bearer_token(authorization) is not None:
-        _record_failure(request, client)
     logger.info("path=<%s> | refused request without the backend password", request.url.path)
     raise _unauthorized("backend password required")
 
@@ -137,12 +147,8 @@ async def require_session_access(
             unchecked; else 401 without a right password.
     """
     client = _client(request)
-    _refuse_blocked_client(request, client)
-    if _has_backend_password(request, authorization):
-        _throttle(request).clients.clear(client)
+    if _admit_backend_password(request, client, authorization):
         return
-    if _bearer_token(authorization) is not None:
-        _record_failure(request, client)
     _refuse_blocked_session(request, session_id)
     if x_session_password:
         document = await collection.find_one({"_id": session_id}, {"session_viewer_password": 1})
